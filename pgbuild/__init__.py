@@ -1,0 +1,1 @@
+"""pgbuild: a small, typed PostgreSQL query builder on psycopg 3."""
