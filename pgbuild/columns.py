@@ -1,0 +1,473 @@
+"""Column types and modifiers.
+
+A factory (``text()``, ``integer()``, ``jsonb(T)``, ...) returns a
+:class:`Column`; modifiers return new columns, so a column reads like its DDL::
+
+    email = text().not_null().unique()          # Column[str]
+    name = text()                               # Column[str | None]
+    tags = text().array()                       # Column[list[str] | None]
+
+``Column[T]`` is a descriptor: on the class (``Users.email``) it is the
+column, an expression usable in queries; on a row (``row.email``) it is the
+value, of type ``T``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date as _date
+from datetime import datetime, timedelta
+from datetime import time as _time
+from decimal import Decimal
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+)
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from uuid import UUID
+
+from psycopg import sql as pg
+from psycopg.types.json import Json, Jsonb
+
+from pgbuild.errors import SchemaError
+from pgbuild.expressions import Expr
+from pgbuild.render import Ctx, ident, literal_sql
+
+if TYPE_CHECKING:
+    from pgbuild.table import Table
+
+T = TypeVar("T")
+V = TypeVar("V")
+E = TypeVar("E", bound=enum.Enum)
+
+FkAction = Literal["cascade", "restrict", "no action", "set null", "set default"]
+_FK_ACTIONS = {"cascade", "restrict", "no action", "set null", "set default"}
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKeyRef:
+    """``references(lambda: Other.id, on_delete=..., on_update=...)`` on a column."""
+
+    target: Callable[[], Column[Any]]
+    on_delete: FkAction | None = None
+    on_update: FkAction | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Column(Expr[T]):
+    """A table column: its SQL type, constraints and defaults.
+
+    Build columns with the type factories; bind them by assigning them in a
+    :class:`~pgbuild.Table` body.
+    """
+
+    sql_type: str
+    name: str | None = None
+    dims: int = 0
+    nullable: bool = True
+    primary: bool = False
+    is_unique: bool = False
+    default_value: Any = MISSING
+    default_expr: Expr[Any] | None = None
+    identity: Literal["always", "by default"] | None = None
+    serial: bool = False
+    fk: ForeignKeyRef | None = None
+    checks: tuple[Expr[bool], ...] = ()
+    enum_type: PgEnum[Any] | None = None
+    json_type: Literal["json", "jsonb"] | None = None
+    # Set once, when the column is assigned in a Table body.
+    attr: str = ""
+    table: type[Table] | None = None
+
+    # -- descriptor: the column on the class, the value on a row
+
+    @overload
+    def __get__(self, instance: None, owner: Any) -> Column[T]: ...
+    @overload
+    def __get__(self, instance: object, owner: Any) -> T: ...
+    def __get__(self, instance: object | None, owner: Any) -> Column[T] | T:
+        if instance is None:
+            return self
+        # Rows keep values in their __dict__, which wins over this non-data
+        # descriptor; reaching here means the row never had this column.
+        raise AttributeError(f"{type(instance).__name__} row has no value for {self.attr!r}")
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        if self.table is not None:
+            raise SchemaError(
+                f"column {attr!r} of {owner.__name__} is already bound to "
+                f"{self.table.__name__}.{self.attr}; create a new column for each table"
+            )
+        object.__setattr__(self, "attr", attr)
+        object.__setattr__(self, "table", owner)
+
+    def __repr__(self) -> str:
+        owner = self.table.__name__ if self.table is not None else "<unbound>"
+        return f"Column({owner}.{self.attr or self.name}: {self.type_name()})"
+
+    # -- names and types
+
+    @property
+    def db_name(self) -> str:
+        """The column's name in the database."""
+        return self.name or self.attr
+
+    def type_name(self) -> str:
+        """The SQL type as text, e.g. ``"integer[]"`` (enum names unquoted)."""
+        base = self.enum_type.qualified_name() if self.enum_type else self.sql_type
+        return base + "[]" * self.dims
+
+    def type_sql(self) -> pg.Composable:
+        """The SQL type for DDL and casts, with enum names quoted."""
+        base = self.enum_type.type_sql() if self.enum_type else literal_sql(self.sql_type)
+        return pg.Composed([base, pg.SQL("[]" * self.dims)]) if self.dims else base
+
+    @property
+    def cast_params(self) -> bool:
+        """Whether bound values need an explicit cast (psycopg sends them as text)."""
+        return self.enum_type is not None
+
+    @property
+    def has_default(self) -> bool:
+        """The database fills this column when an insert leaves it out."""
+        return (
+            self.default_value is not MISSING
+            or self.default_expr is not None
+            or self.identity is not None
+            or self.serial
+        )
+
+    def dump(self, value: Any) -> Any:
+        """Adapt a Python value for this column (JSON documents, enums)."""
+        if value is None:
+            return None
+        if self.json_type is not None:
+            wrap = Jsonb if self.json_type == "jsonb" else Json
+            if self.dims:
+                return _map_array(value, wrap, self.dims)
+            return wrap(value)
+        if self.enum_type is not None and self.enum_type.python is not None:
+            return _map_array(value, _enum_value, self.dims) if self.dims else _enum_value(value)
+        return value
+
+    def load(self, value: Any) -> Any:
+        """Decode a value read from the database (Python enums)."""
+        if value is None or self.enum_type is None or self.enum_type.python is None:
+            return value
+        cls = self.enum_type.python
+        return _map_array(value, cls, self.dims) if self.dims else cls(value)
+
+    @property
+    def needs_load(self) -> bool:
+        return self.enum_type is not None and self.enum_type.python is not None
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        if self.table is None:
+            raise SchemaError(f"column {self.name or '?'} is not part of a table")
+        if ctx.qualify:
+            return ident(self.table.__alias__, self.db_name)
+        return ident(self.db_name)
+
+    # -- modifiers
+
+    def _with(self, **changes: Any) -> Any:
+        if self.table is not None:
+            raise SchemaError(f"{self!r} is bound to a table; modify it in the class body")
+        return dataclasses.replace(self, **changes)
+
+    @overload
+    def not_null(self: Column[V | None]) -> Column[V]: ...
+    @overload
+    def not_null(self: Column[V]) -> Column[V]: ...
+    def not_null(self) -> Column[Any]:
+        """``NOT NULL``."""
+        return self._with(nullable=False)  # type: ignore[no-any-return]
+
+    @overload
+    def primary_key(self: Column[V | None]) -> Column[V]: ...
+    @overload
+    def primary_key(self: Column[V]) -> Column[V]: ...
+    def primary_key(self) -> Column[Any]:
+        """``PRIMARY KEY`` (implies ``NOT NULL``)."""
+        return self._with(primary=True, nullable=False)  # type: ignore[no-any-return]
+
+    def unique(self) -> Column[T]:
+        """``UNIQUE``, as the constraint ``<table>_<column>_key``."""
+        return self._with(is_unique=True)  # type: ignore[no-any-return]
+
+    def default(self, value: T) -> Column[T]:
+        """``DEFAULT value`` (rendered as a quoted literal in DDL)."""
+        return self._with(default_value=value, default_expr=None)  # type: ignore[no-any-return]
+
+    def default_now(self) -> Column[T]:
+        """``DEFAULT now()``."""
+        from pgbuild.expressions import Raw
+
+        return self._with(default_expr=Raw(("now()",)), default_value=MISSING)  # type: ignore[no-any-return]
+
+    def default_sql(self, expr: Expr[Any]) -> Column[T]:
+        """``DEFAULT <expr>``: ``default_sql(sql("gen_random_uuid()"))``."""
+        return self._with(default_expr=expr, default_value=MISSING)  # type: ignore[no-any-return]
+
+    def references(
+        self,
+        target: Callable[[], Column[Any]],
+        *,
+        on_delete: FkAction | None = None,
+        on_update: FkAction | None = None,
+    ) -> Column[T]:
+        """A foreign key: ``references(lambda: Users.id, on_delete="cascade")``.
+
+        The lambda defers the lookup, so tables may reference each other in any order.
+        """
+        for action in (on_delete, on_update):
+            if action is not None and action not in _FK_ACTIONS:
+                raise SchemaError(f"unknown foreign key action {action!r}")
+        return self._with(fk=ForeignKeyRef(target, on_delete, on_update))  # type: ignore[no-any-return]
+
+    @overload
+    def generated_always_as_identity(self: Column[V | None]) -> Column[V]: ...
+    @overload
+    def generated_always_as_identity(self: Column[V]) -> Column[V]: ...
+    def generated_always_as_identity(self) -> Column[Any]:
+        """``GENERATED ALWAYS AS IDENTITY`` (implies ``NOT NULL``)."""
+        return self._with(identity="always", nullable=False)  # type: ignore[no-any-return]
+
+    @overload
+    def generated_by_default_as_identity(self: Column[V | None]) -> Column[V]: ...
+    @overload
+    def generated_by_default_as_identity(self: Column[V]) -> Column[V]: ...
+    def generated_by_default_as_identity(self) -> Column[Any]:
+        """``GENERATED BY DEFAULT AS IDENTITY`` (implies ``NOT NULL``)."""
+        return self._with(identity="by default", nullable=False)  # type: ignore[no-any-return]
+
+    def check(self, condition: Expr[bool] | Callable[[Column[T]], Expr[bool]]) -> Column[T]:
+        """A ``CHECK`` on this column: ``integer().check(lambda c: gte(c, 0))``."""
+        return self._with(checks=(*self.checks, condition))  # type: ignore[no-any-return]
+
+    @overload
+    def array(self: Column[V | None], dimensions: int = 1) -> Column[list[V] | None]: ...
+    @overload
+    def array(self: Column[V], dimensions: int = 1) -> Column[list[V] | None]: ...
+    def array(self, dimensions: int = 1) -> Column[Any]:
+        """An array of this type: ``integer().array()`` is ``integer[]``."""
+        if dimensions < 1:
+            raise SchemaError("array dimensions must be at least 1")
+        return self._with(dims=self.dims + dimensions)  # type: ignore[no-any-return]
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _map_array(value: Any, fn: Callable[[Any], Any], dims: int) -> Any:
+    if value is None:
+        return None
+    if dims == 0:
+        return fn(value)
+    return [_map_array(v, fn, dims - 1) for v in value]
+
+
+# ------------------------------------------------------------------ factories
+
+
+def _col(sql_type: str, name: str | None, **extra: Any) -> Any:
+    return Column(sql_type, name=name, **extra)
+
+
+def text(name: str | None = None) -> Column[str | None]:
+    """``text``."""
+    return _col("text", name)  # type: ignore[no-any-return]
+
+
+def varchar(length: int | None = None, *, name: str | None = None) -> Column[str | None]:
+    """``character varying(length)``."""
+    return _col(f"character varying({int(length)})" if length else "character varying", name)  # type: ignore[no-any-return]
+
+
+def char(length: int = 1, *, name: str | None = None) -> Column[str | None]:
+    """``character(length)``."""
+    return _col(f"character({int(length)})", name)  # type: ignore[no-any-return]
+
+
+def smallint(name: str | None = None) -> Column[int | None]:
+    """``smallint``."""
+    return _col("smallint", name)  # type: ignore[no-any-return]
+
+
+def integer(name: str | None = None) -> Column[int | None]:
+    """``integer``."""
+    return _col("integer", name)  # type: ignore[no-any-return]
+
+
+def bigint(name: str | None = None) -> Column[int | None]:
+    """``bigint``."""
+    return _col("bigint", name)  # type: ignore[no-any-return]
+
+
+def serial(name: str | None = None) -> Column[int]:
+    """``serial``: an ``integer NOT NULL`` filled from a sequence."""
+    return _col("integer", name, serial=True, nullable=False)  # type: ignore[no-any-return]
+
+
+def bigserial(name: str | None = None) -> Column[int]:
+    """``bigserial``: a ``bigint NOT NULL`` filled from a sequence."""
+    return _col("bigint", name, serial=True, nullable=False)  # type: ignore[no-any-return]
+
+
+def boolean(name: str | None = None) -> Column[bool | None]:
+    """``boolean``."""
+    return _col("boolean", name)  # type: ignore[no-any-return]
+
+
+def real(name: str | None = None) -> Column[float | None]:
+    """``real`` (4-byte float)."""
+    return _col("real", name)  # type: ignore[no-any-return]
+
+
+def double_precision(name: str | None = None) -> Column[float | None]:
+    """``double precision``."""
+    return _col("double precision", name)  # type: ignore[no-any-return]
+
+
+def numeric(
+    precision: int | None = None, scale: int | None = None, *, name: str | None = None
+) -> Column[Decimal | None]:
+    """``numeric(precision, scale)``; values are ``Decimal``."""
+    if precision is None:
+        sql_type = "numeric"
+    elif scale is None:
+        sql_type = f"numeric({int(precision)})"
+    else:
+        sql_type = f"numeric({int(precision)},{int(scale)})"
+    return _col(sql_type, name)  # type: ignore[no-any-return]
+
+
+def date(name: str | None = None) -> Column[_date | None]:
+    """``date``."""
+    return _col("date", name)  # type: ignore[no-any-return]
+
+
+def time(name: str | None = None) -> Column[_time | None]:
+    """``time without time zone``."""
+    return _col("time without time zone", name)  # type: ignore[no-any-return]
+
+
+def timestamp(name: str | None = None, *, with_timezone: bool = True) -> Column[datetime | None]:
+    """``timestamp with time zone`` (``timestamptz``), or without when
+    ``with_timezone=False``. Aware datetimes are the natural values."""
+    tz = "with" if with_timezone else "without"
+    return _col(f"timestamp {tz} time zone", name)  # type: ignore[no-any-return]
+
+
+def interval(name: str | None = None) -> Column[timedelta | None]:
+    """``interval``; values are ``timedelta``."""
+    return _col("interval", name)  # type: ignore[no-any-return]
+
+
+def uuid(name: str | None = None) -> Column[UUID | None]:
+    """``uuid``; values are ``uuid.UUID``."""
+    return _col("uuid", name)  # type: ignore[no-any-return]
+
+
+@overload
+def json(*, name: str | None = None) -> Column[Any]: ...
+@overload
+def json(shape: type[V], *, name: str | None = None) -> Column[V | None]: ...
+def json(shape: Any = None, *, name: str | None = None) -> Column[Any]:
+    """``json``; ``json(MyTypedDict)`` types the document."""
+    return _col("json", name, json_type="json")  # type: ignore[no-any-return]
+
+
+@overload
+def jsonb(*, name: str | None = None) -> Column[Any]: ...
+@overload
+def jsonb(shape: type[V], *, name: str | None = None) -> Column[V | None]: ...
+def jsonb(shape: Any = None, *, name: str | None = None) -> Column[Any]:
+    """``jsonb``; ``jsonb(UserMetadata)`` types the document with a TypedDict."""
+    return _col("jsonb", name, json_type="jsonb")  # type: ignore[no-any-return]
+
+
+def bytea(name: str | None = None) -> Column[bytes | None]:
+    """``bytea``; values are ``bytes``."""
+    return _col("bytea", name)  # type: ignore[no-any-return]
+
+
+def inet(
+    name: str | None = None,
+) -> Column[IPv4Address | IPv6Address | IPv4Interface | IPv6Interface | None]:
+    """``inet``; values are ``ipaddress`` addresses or interfaces."""
+    return _col("inet", name)  # type: ignore[no-any-return]
+
+
+def cidr(name: str | None = None) -> Column[IPv4Network | IPv6Network | None]:
+    """``cidr``; values are ``ipaddress`` networks."""
+    return _col("cidr", name)  # type: ignore[no-any-return]
+
+
+def macaddr(name: str | None = None) -> Column[str | None]:
+    """``macaddr``."""
+    return _col("macaddr", name)  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------ enums
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PgEnum(Generic[T]):
+    """A PostgreSQL enum type; call it to make a column of that type::
+
+        mood = pg_enum("mood", ["sad", "ok", "happy"])
+
+        class People(Table, name="people"):
+            feeling = mood()
+    """
+
+    name: str
+    values: tuple[str, ...]
+    schema: str | None = None
+    python: type[enum.Enum] | None = None
+
+    def __call__(self, name: str | None = None) -> Column[T | None]:
+        return Column("", name=name, enum_type=self)
+
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+    def type_sql(self) -> pg.Composable:
+        return ident(self.schema, self.name) if self.schema else ident(self.name)
+
+
+@overload
+def pg_enum(name: str, values: type[E], *, schema: str | None = None) -> PgEnum[E]: ...
+@overload
+def pg_enum(name: str, values: Sequence[str], *, schema: str | None = None) -> PgEnum[str]: ...
+def pg_enum(name: str, values: Any, *, schema: str | None = None) -> PgEnum[Any]:
+    """Declare an enum type from labels or from a Python ``enum.Enum`` (whose
+    values are the labels; rows then carry the Enum members)."""
+    if isinstance(values, type) and issubclass(values, enum.Enum):
+        labels = tuple(str(m.value) for m in values)
+        python: type[enum.Enum] | None = values
+    else:
+        labels = tuple(values)
+        python = None
+    if not labels:
+        raise SchemaError(f"enum {name!r} needs at least one value")
+    if len(set(labels)) != len(labels):
+        raise SchemaError(f"enum {name!r} has duplicate values")
+    return PgEnum(name, labels, schema, python)

@@ -1,0 +1,173 @@
+"""The one place that turns query builders into SQL.
+
+Builders collect their parts; these functions render them into psycopg
+composables with every value bound as a parameter. The SQL text depends only
+on a query's shape, never on its values, so psycopg's prepared statements
+are reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql as pg
+
+from pgbuild.columns import Column
+from pgbuild.expressions import Expr, OrderBy, _operand
+from pgbuild.render import Ctx, ident
+from pgbuild.table import Table
+
+if TYPE_CHECKING:
+    from pgbuild.queries.delete import Delete
+    from pgbuild.queries.insert import Insert, OnConflict
+    from pgbuild.queries.select import Select
+
+COMMA = pg.SQL(", ")
+
+
+def table_ref(table: type[Table]) -> pg.Composable:
+    """``"schema"."name"``, plus ``AS "alias"`` when the table is aliased."""
+    meta = table.__table__
+    name = ident(meta.schema, meta.name) if meta.schema else ident(meta.name)
+    if table.__alias__ != meta.name:
+        return pg.SQL("{} AS {}").format(name, ident(table.__alias__))
+    return name
+
+
+def _list(items: Iterable[Expr[Any]], ctx: Ctx) -> pg.Composable:
+    return COMMA.join(item._render(ctx) for item in items)
+
+
+def select_list(fields: Sequence[Expr[Any]] | dict[str, Expr[Any]], ctx: Ctx) -> pg.Composable:
+    if isinstance(fields, dict):
+        return COMMA.join(
+            pg.SQL("{} AS {}").format(expr._render(ctx), ident(label))
+            for label, expr in fields.items()
+        )
+    return _list(fields, ctx)
+
+
+def render_select(q: Select[Any], ctx: Ctx) -> pg.Composable:
+    parts: list[pg.Composable] = [pg.SQL("SELECT DISTINCT " if q._distinct else "SELECT ")]
+    parts.append(select_list(q._selected(), ctx))
+    if q._from is not None:
+        parts += [pg.SQL(" FROM "), _source(q._from, ctx)]
+    for join in q._joins:
+        parts.append(pg.SQL(f" {join.kind} JOIN "))
+        parts.append(_source(join.source, ctx))
+        if join.on is not None:
+            parts += [pg.SQL(" ON "), join.on._render(ctx)]
+    if q._where is not None:
+        parts += [pg.SQL(" WHERE "), q._where._render(ctx)]
+    if q._group_by:
+        parts += [pg.SQL(" GROUP BY "), _list(q._group_by, ctx)]
+    if q._having is not None:
+        parts += [pg.SQL(" HAVING "), q._having._render(ctx)]
+    if q._order_by:
+        parts += [pg.SQL(" ORDER BY "), _list(q._order_by, ctx)]
+    if q._limit is not None:
+        parts += [pg.SQL(" LIMIT "), _operand(q._limit, ctx, None)]
+    if q._offset is not None:
+        parts += [pg.SQL(" OFFSET "), _operand(q._offset, ctx, None)]
+    return pg.Composed(parts)
+
+
+def _source(source: Any, ctx: Ctx) -> pg.Composable:
+    if isinstance(source, type) and issubclass(source, Table):
+        return table_ref(source)
+    return source._render(ctx)  # type: ignore[no-any-return]
+
+
+def _returning(fields: Sequence[Expr[Any]] | dict[str, Expr[Any]] | None, ctx: Ctx) -> list[Any]:
+    if fields is None:
+        return []
+    return [pg.SQL(" RETURNING "), select_list(fields, ctx)]
+
+
+def _assignments(values: dict[Column[Any], Any], ctx: Ctx) -> pg.Composable:
+    return COMMA.join(
+        pg.SQL("{} = {}").format(ident(col.db_name), _value(col, value, ctx))
+        for col, value in values.items()
+    )
+
+
+def _value(col: Column[Any], value: Any, ctx: Ctx) -> pg.Composable:
+    rendered = _operand(value, ctx, col)
+    if col.cast_params and not isinstance(value, Expr):
+        return pg.SQL("{}::{}").format(rendered, col.type_sql())
+    return rendered
+
+
+def render_insert(q: Insert[Any], ctx: Ctx) -> pg.Composable:
+    table = q._table
+    parts: list[pg.Composable] = [pg.SQL("INSERT INTO "), table_ref(table)]
+    rows = q._rows
+    if q._source is not None:
+        cols = list(q._source_columns)
+        parts.append(pg.SQL(" ({}) ").format(COMMA.join(ident(c.db_name) for c in cols)))
+        parts.append(q._source._render_statement(ctx))
+    elif len(rows) == 1 and not rows[0]:
+        parts.append(pg.SQL(" DEFAULT VALUES"))
+    else:
+        cols = q._insert_columns()
+        default = pg.SQL("DEFAULT")
+        parts.append(pg.SQL(" ({}) VALUES ").format(COMMA.join(ident(c.db_name) for c in cols)))
+        parts.append(
+            COMMA.join(
+                pg.SQL("({})").format(
+                    COMMA.join(
+                        _value(c, row[c], ctx) if c in row else default for c in cols
+                    )
+                )
+                for row in rows
+            )
+        )
+    if q._conflict is not None:
+        parts.append(_on_conflict(q._conflict, ctx))
+    parts += _returning(q._returning, ctx)
+    return pg.Composed(parts)
+
+
+def _on_conflict(c: OnConflict, ctx: Ctx) -> pg.Composable:
+    parts: list[pg.Composable] = [pg.SQL(" ON CONFLICT")]
+    if c.target:
+        bare = ctx.unqualified()
+        parts.append(pg.SQL(" ({})").format(_list(c.target, bare)))
+        if c.target_where is not None:
+            parts += [pg.SQL(" WHERE "), c.target_where._render(bare)]
+    if c.set is None:
+        parts.append(pg.SQL(" DO NOTHING"))
+        return pg.Composed(parts)
+    parts += [pg.SQL(" DO UPDATE SET "), _assignments(c.set, ctx)]
+    if c.set_where is not None:
+        parts += [pg.SQL(" WHERE "), c.set_where._render(ctx)]
+    return pg.Composed(parts)
+
+
+def render_update(q: Any, ctx: Ctx) -> pg.Composable:
+    parts: list[pg.Composable] = [
+        pg.SQL("UPDATE "),
+        table_ref(q._table),
+        pg.SQL(" SET "),
+        _assignments(q._set, ctx),
+    ]
+    if q._from:
+        parts += [pg.SQL(" FROM "), COMMA.join(_source(s, ctx) for s in q._from)]
+    if q._where is not None:
+        parts += [pg.SQL(" WHERE "), q._where._render(ctx)]
+    parts += _returning(q._returning, ctx)
+    return pg.Composed(parts)
+
+
+def render_delete(q: Delete[Any], ctx: Ctx) -> pg.Composable:
+    parts: list[pg.Composable] = [pg.SQL("DELETE FROM "), table_ref(q._table)]
+    if q._where is not None:
+        parts += [pg.SQL(" WHERE "), q._where._render(ctx)]
+    parts += _returning(q._returning, ctx)
+    return pg.Composed(parts)
+
+
+def order_items(items: Sequence[Expr[Any]]) -> tuple[Expr[Any], ...]:
+    """Order-by items as given; bare expressions sort ascending."""
+    return tuple(i if isinstance(i, OrderBy) else OrderBy(i) for i in items)

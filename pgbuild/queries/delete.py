@@ -1,0 +1,38 @@
+"""``DELETE``: ``db.delete(Sessions).where(...).returning()``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TypeVar
+
+from psycopg import sql as pg
+
+from pgbuild.compiler import render_delete
+from pgbuild.expressions import Expr, and_
+from pgbuild.queries.base import WriteQuery
+from pgbuild.render import Ctx
+from pgbuild.table import Table
+
+TT = TypeVar("TT", bound=Table)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delete(WriteQuery[TT]):
+    """An immutable ``DELETE`` builder. Without ``where`` it deletes every row,
+    as in SQL."""
+
+    _where: Expr[bool] | None = None
+
+    def where(self, condition: Expr[bool] | None) -> Delete[TT]:
+        """Which rows; calling it again ANDs the conditions."""
+        if condition is None:
+            return self
+        where = condition if self._where is None else and_(self._where, condition)
+        return self._replace(_where=where)
+
+
+    def _render_statement(self, ctx: Ctx) -> pg.Composable:
+        return render_delete(self, ctx)
+
+    def _verb(self) -> str:
+        return "delete from"

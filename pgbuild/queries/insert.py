@@ -1,0 +1,149 @@
+"""``INSERT``: ``db.insert(Users).values({...}).on_conflict_do_update(...).returning()``.
+
+Values are checked when given: an unknown column, a missing NOT NULL column
+that has no default, or an empty list is a :class:`~pgbuild.QueryError`
+naming the table and column, raised before anything reaches the server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from psycopg import sql as pg
+
+from pgbuild.columns import Column
+from pgbuild.compiler import render_insert
+from pgbuild.errors import QueryError
+from pgbuild.expressions import Expr
+from pgbuild.queries.base import Query, WriteQuery
+from pgbuild.render import Ctx
+from pgbuild.table import Table
+
+TT = TypeVar("TT", bound=Table)
+
+RowValues = Mapping[str, Any] | Mapping[Column[Any], Any] | Table
+
+
+def column_of(table: type[Table], key: str | Column[Any]) -> Column[Any]:
+    """The column a ``values``/``set`` key names (attribute name or Column)."""
+    meta = table.__table__
+    if isinstance(key, Column):
+        if key.table is not table:
+            raise QueryError(f"column {key!r} does not belong to table {meta.name}")
+        return key
+    col = meta.by_attr.get(key)
+    if col is None:
+        raise QueryError(f"table {meta.name} has no column {key!r}")
+    return col
+
+
+def normalise_row(table: type[Table], row: RowValues) -> dict[Column[Any], Any]:
+    items = row.__dict__.items() if isinstance(row, Table) else row.items()
+    return {column_of(table, k): v for k, v in items}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OnConflict:
+    target: tuple[Expr[Any], ...] = ()
+    target_where: Expr[bool] | None = None
+    set: dict[Column[Any], Any] | None = None
+    set_where: Expr[bool] | None = None
+
+
+def _targets(target: Expr[Any] | Sequence[Expr[Any]] | None) -> tuple[Expr[Any], ...]:
+    if target is None:
+        return ()
+    return (target,) if isinstance(target, Expr) else tuple(target)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Insert(WriteQuery[TT]):
+    """An immutable ``INSERT`` builder."""
+
+    _rows: tuple[dict[Column[Any], Any], ...] = ()
+    _source: Any = None
+    _source_columns: tuple[Column[Any], ...] = ()
+    _conflict: OnConflict | None = None
+
+    def values(self, rows: RowValues | Sequence[RowValues]) -> Insert[TT]:
+        """One row (a dict or a row object) or a list of rows.
+
+        Rows with different keys insert the union of the keys, ``DEFAULT`` for
+        the missing ones; ``values({})`` is ``DEFAULT VALUES``.
+        """
+        many = rows if isinstance(rows, Sequence) else [rows]
+        meta = self._table.__table__
+        if not many:
+            raise QueryError(f"insert into {meta.name}: values([]) has no rows to insert")
+        normalised = tuple(normalise_row(self._table, r) for r in many)
+        required = [c for c in meta.columns if not c.nullable and not c.has_default]
+        for i, row in enumerate(normalised):
+            for col in required:
+                if row.get(col, ...) is None or col not in row:
+                    where = f" (row {i})" if len(normalised) > 1 else ""
+                    raise QueryError(
+                        f"insert into {meta.name}{where}: column {col.attr!r} is NOT NULL "
+                        "and has no default; give it a value"
+                    )
+        return self._replace(_rows=normalised, _source=None)
+
+    def select(self, query: Query[Any], columns: Sequence[Column[Any]] | None = None) -> Insert[TT]:
+        """``INSERT INTO table (columns) SELECT ...``; columns default to the
+        select's column fields."""
+        if columns is None:
+            fields = getattr(query, "_fields", None)
+            if not isinstance(fields, tuple) or not all(isinstance(f, Column) for f in fields):
+                raise QueryError("insert(...).select(q): pass columns= for q's fields")
+            columns = [column_of(self._table, f.attr) for f in fields]
+        return self._replace(_source=query, _source_columns=tuple(columns), _rows=())
+
+    def on_conflict_do_nothing(
+        self,
+        target: Expr[Any] | Sequence[Expr[Any]] | None = None,
+        *,
+        where: Expr[bool] | None = None,
+    ) -> Insert[TT]:
+        """``ON CONFLICT [(target) [WHERE where]] DO NOTHING``."""
+        return self._replace(_conflict=OnConflict(_targets(target), where))
+
+    def on_conflict_do_update(
+        self,
+        *,
+        target: Expr[Any] | Sequence[Expr[Any]],
+        set: Mapping[str, Any] | Mapping[Column[Any], Any],
+        where: Expr[bool] | None = None,
+        target_where: Expr[bool] | None = None,
+        set_where: Expr[bool] | None = None,
+    ) -> Insert[TT]:
+        """``ON CONFLICT (target) DO UPDATE SET ... [WHERE ...]`` (an upsert).
+
+        ``where``/``set_where`` filters the rows to update; ``target_where``
+        selects a partial unique index. Use ``excluded(col)`` for the proposed row.
+        """
+        if where is not None and set_where is not None:
+            raise QueryError("on_conflict_do_update: give where= or set_where=, not both")
+        assignments = normalise_row(self._table, set)
+        if not assignments:
+            raise QueryError(f"insert into {self._table.__table__.name}: upsert set= is empty")
+        conflict = OnConflict(
+            _targets(target), target_where, assignments, set_where if where is None else where
+        )
+        return self._replace(_conflict=conflict)
+
+
+    def _insert_columns(self) -> list[Column[Any]]:
+        present = set().union(*self._rows)
+        cols = [c for c in self._table.__table__.columns if c in present]
+        # Several rows that are all empty still need one column to say DEFAULT for.
+        return cols or [self._table.__table__.columns[0]]
+
+    def _render_statement(self, ctx: Ctx) -> pg.Composable:
+        if not self._rows and self._source is None:
+            raise QueryError(f"insert into {self._table.__table__.name}: call .values(...) first")
+        return render_insert(self, ctx)
+
+    def _verb(self) -> str:
+        return "insert into"
+

@@ -1,0 +1,63 @@
+"""The rendering context shared by every node: where bound values are collected.
+
+Nodes turn themselves into psycopg composables with :meth:`Ctx.param` for
+values and :func:`ident` for names; nothing else produces SQL text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import sql as pg
+
+PLACEHOLDER = pg.SQL("%s")
+
+
+class Ident(pg.Identifier):
+    """A quoted identifier that is safe inside a query with parameters.
+
+    psycopg scans the query text for ``%`` placeholders without knowing about
+    quotes, so a ``%`` inside a quoted name is doubled like any literal ``%``.
+    """
+
+    def as_bytes(self, context: Any = None) -> bytes:
+        return super().as_bytes(context).replace(b"%", b"%%")
+
+
+def ident(*names: str) -> pg.Composable:
+    """A (possibly qualified) identifier, quoted by psycopg."""
+    return Ident(*names)
+
+
+def literal_sql(text: str) -> pg.SQL:
+    """Trusted SQL text; ``%`` is doubled because queries always carry parameters."""
+    return pg.SQL(text.replace("%", "%%"))
+
+
+class Ctx:
+    """Collects bound values while a statement renders.
+
+    ``qualify``: render columns as ``"table"."column"`` (queries) or bare
+    (DDL, ``ON CONFLICT`` targets, ``SET`` targets).
+    ``inline``: render values as quoted literals instead of parameters; only
+    DDL does this, because the server takes no parameters there.
+    """
+
+    __slots__ = ("inline", "params", "qualify")
+
+    def __init__(self, *, qualify: bool = True, inline: bool = False) -> None:
+        self.params: list[Any] = []
+        self.qualify = qualify
+        self.inline = inline
+
+    def unqualified(self) -> Ctx:
+        """A context sharing these parameters that renders bare column names."""
+        other = Ctx(qualify=False, inline=self.inline)
+        other.params = self.params
+        return other
+
+    def param(self, value: Any) -> pg.Composable:
+        if self.inline:
+            return pg.Literal(value)
+        self.params.append(value)
+        return PLACEHOLDER

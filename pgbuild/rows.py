@@ -1,0 +1,161 @@
+"""Row shapes: how a result row becomes a Python value.
+
+A query knows its shape when it is built (a table's rows, tuples, named
+rows, or one row object per joined table); the executor asks the shape for a
+maker and hands psycopg a row factory that calls it. Makers do the least
+per-row work possible: values land straight in the row's ``__dict__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pgbuild.columns import Column
+from pgbuild.table import Table
+
+Maker = Callable[[Sequence[Any]], Any]
+
+
+def _loaders(columns: Sequence[Column[Any] | None]) -> list[tuple[int, Column[Any]]]:
+    return [(i, c) for i, c in enumerate(columns) if c is not None and c.needs_load]
+
+
+def table_maker(cls: type[Table], columns: Sequence[Column[Any]]) -> Maker:
+    """Rows of ``cls``, from values in the order of ``columns``."""
+    attrs = tuple(c.attr for c in columns)
+    loaders = [(c.attr, c) for _, c in _loaders(columns)]
+    new = object.__new__
+
+    if not loaders:
+
+        def make(values: Sequence[Any]) -> Any:
+            row = new(cls)
+            row.__dict__ = dict(zip(attrs, values, strict=True))
+            return row
+
+        return make
+
+    def make_loaded(values: Sequence[Any]) -> Any:
+        row = new(cls)
+        data = dict(zip(attrs, values, strict=True))
+        for attr, col in loaders:
+            data[attr] = col.load(data[attr])
+        row.__dict__ = data
+        return row
+
+    return make_loaded
+
+
+def tuple_maker(columns: Sequence[Column[Any] | None]) -> Maker | None:
+    """Tuples; ``None`` (psycopg's plain tuples) when no value needs decoding."""
+    loaders = _loaders(columns)
+    if not loaders:
+        return None
+
+    def make(values: Sequence[Any]) -> Any:
+        out = list(values)
+        for i, col in loaders:
+            out[i] = col.load(out[i])
+        return tuple(out)
+
+    return make
+
+
+class Row:
+    """A named row: attribute access (``row.total``), ``row["total"]``, ``==``."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        object.__setattr__(self, "_data", data)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._data[name]
+        except KeyError:
+            raise AttributeError(f"row has no field {name!r}; fields: {list(self._data)}") from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("rows are read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Row) and self._data == other._data
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "Row(" + ", ".join(f"{k}={v!r}" for k, v in self._data.items()) + ")"
+
+    def _asdict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def named_maker(names: Sequence[str], decoders: Sequence[Callable[[Any], Any] | None]) -> Maker:
+    """Named rows with the given field names, decoding values where asked."""
+    keys = tuple(names)
+    steps = [(i, d) for i, d in enumerate(decoders) if d is not None]
+
+    def make(values: Sequence[Any]) -> Any:
+        data = dict(zip(keys, values, strict=True))
+        for i, decode in steps:
+            key = keys[i]
+            data[key] = decode(data[key])
+        return Row(data)
+
+    return make
+
+
+class JoinedRow:
+    """A row of ``select()`` over joins: one attribute per joined table, named
+    by its SQL name or alias (``row.claude_code_sessions``), also reachable as
+    ``row[Sessions]``. A table a left join did not match is ``None``."""
+
+    __slots__ = ("_tables",)
+
+    def __init__(self, tables: dict[str, Any]) -> None:
+        object.__setattr__(self, "_tables", tables)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._tables[name]
+        except KeyError:
+            raise AttributeError(f"joined row has no table {name!r}") from None
+
+    def __getitem__(self, table: type[Table] | str) -> Any:
+        return self._tables[table if isinstance(table, str) else table.__alias__]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JoinedRow) and self._tables == other._tables
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "JoinedRow(" + ", ".join(f"{k}={v!r}" for k, v in self._tables.items()) + ")"
+
+
+def joined_maker(parts: Sequence[tuple[str, type[Table], Sequence[Column[Any]]]]) -> Maker:
+    """One row object per table; a table whose key columns are all NULL (no
+    match in an outer join) is ``None``."""
+    plan = []
+    start = 0
+    for alias, cls, columns in parts:
+        make_table = table_maker(cls, columns)
+        key_cols = cls.__table__.primary_key or tuple(columns)
+        key_idx = [start + list(columns).index(c) for c in key_cols]
+        plan.append((alias, make_table, start, start + len(columns), key_idx))
+        start += len(columns)
+
+    def make(values: Sequence[Any]) -> Any:
+        tables: dict[str, Any] = {}
+        for alias, make_table, lo, hi, key_idx in plan:
+            if all(values[i] is None for i in key_idx):
+                tables[alias] = None
+            else:
+                tables[alias] = make_table(values[lo:hi])
+        return JoinedRow(tables)
+
+    return make

