@@ -23,9 +23,10 @@ import psycopg
 from psycopg import sql as pg
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from pgbuild.ddl import create_all, drop_all
+from pgbuild.ddl import create_all, drop_all, enums_of
 from pgbuild.errors import DatabaseError, PgbuildError, QueryError, TransactionRollback
 from pgbuild.expressions import Compiled
+from pgbuild.raw import sql
 from pgbuild.session import Session, wrap_error
 from pgbuild.table import Table
 
@@ -147,12 +148,14 @@ class Database(Session):
                 tx._done = True
             _run(conn, pg.SQL("COMMIT"))
 
-    def create_tables(self, *tables: type[Table]) -> None:
+    def create_tables(self, *tables: type[Table], if_not_exists: bool = False) -> None:
         """Create ``tables`` (with their enums, foreign keys and indexes) in one
-        transaction. For development and tests; production schemas belong to
-        migrations."""
+        transaction. With ``if_not_exists``, tables that exist are left alone.
+        For development and tests; production schemas belong to migrations."""
         with self.transaction() as tx:
-            for statement in create_all(tables):
+            if if_not_exists:
+                tables = tuple(t for t in tables if not _exists(tx, t))
+            for statement in create_all(tables, existing_types=_types(tx, tables)):
                 tx._run(Compiled(statement, ()))
 
     def drop_tables(self, *tables: type[Table]) -> None:
@@ -242,6 +245,23 @@ class Transaction(Session):
         raise TransactionRollback(
             "transaction rolled back" if self._savepoint is None else "savepoint rolled back"
         )
+
+
+def _exists(tx: Transaction, table: type[Table]) -> bool:
+    meta = table.__table__
+    name = pg.Identifier(meta.schema, meta.name) if meta.schema else pg.Identifier(meta.name)
+    found = tx.execute(sql("SELECT to_regclass({name}) IS NOT NULL", name=name.as_string()))
+    return bool(found.scalar())
+
+
+def _types(tx: Transaction, tables: tuple[type[Table], ...]) -> set[str]:
+    """The tables' enum types that already exist (``CREATE TYPE`` has no IF NOT EXISTS)."""
+    names = [e.type_sql().as_string() for e in enums_of(tables)]
+    if not names:
+        return set()
+    rows = tx.execute(sql("SELECT n FROM unnest({names}::text[]) AS n WHERE to_regtype(n) IS NOT NULL",
+                          names=names)).all()
+    return {r.n for r in rows}
 
 
 def _run(conn: psycopg.Connection[Any], statement: pg.Composed | pg.SQL) -> None:

@@ -62,7 +62,7 @@ def _column_def(table: type[Table], col: Column[Any]) -> pg.Composable:
     parts: list[pg.Composable] = [ident(col.db_name), pg.SQL(" "), type_sql]
     if col.identity is not None:
         kind = "ALWAYS" if col.identity == "always" else "BY DEFAULT"
-        parts.append(pg.SQL(f" GENERATED {kind} AS IDENTITY"))  # type: ignore[arg-type]
+        parts.append(pg.SQL(f" GENERATED {kind} AS IDENTITY"))
     if not col.nullable:
         parts.append(pg.SQL(" NOT NULL"))
     if col.default_expr is not None:
@@ -121,15 +121,17 @@ def create_table(table: type[Table]) -> pg.Composed:
     return pg.SQL("CREATE TABLE {} ({})").format(_table_name(table), COMMA.join(body))
 
 
-def _fk_targets(table: type[Table]) -> list[tuple[str, Sequence[Column[Any]], Sequence[Column[Any]], Any, Any]]:
+_FkSpec = tuple[str, Sequence[Column[Any]], Sequence[Column[Any]], Any, Any]
+
+
+def _fk_targets(table: type[Table]) -> list[_FkSpec]:
     meta = table.__table__
-    out = []
+    out: list[_FkSpec] = []
     for col in meta.columns:
         if col.fk is not None:
             target = col.fk.target()
-            out.append(
-                (f"{meta.name}_{col.db_name}_fkey", [col], [target], col.fk.on_delete, col.fk.on_update)
-            )
+            name = f"{meta.name}_{col.db_name}_fkey"
+            out.append((name, [col], [target], col.fk.on_delete, col.fk.on_update))
     for extra in meta.extras:
         if isinstance(extra, ForeignKey):
             targets = list(extra.target())
@@ -149,15 +151,15 @@ def create_foreign_keys(table: type[Table]) -> list[pg.Composed]:
             raise SchemaError(f"foreign key {name}: referenced columns must be of one table")
         (owner,) = owners
         assert owner is not None
-        clause = [
+        clause: list[pg.Composable] = [
             pg.SQL("ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})").format(
                 _table_name(table), ident(name), _names(cols), _table_name(owner), _names(targets)
             )
         ]
         if on_delete:
-            clause.append(pg.SQL(" ON DELETE " + on_delete.upper()))  # type: ignore[arg-type]
+            clause.append(pg.SQL(" ON DELETE " + on_delete.upper()))
         if on_update:
-            clause.append(pg.SQL(" ON UPDATE " + on_update.upper()))  # type: ignore[arg-type]
+            clause.append(pg.SQL(" ON UPDATE " + on_update.upper()))
         out.append(pg.Composed(clause))
     return out
 
@@ -176,7 +178,7 @@ def create_index(table: type[Table], index: Index) -> pg.Composed:
         table_ref(table),
     ]
     if index.method:
-        parts.append(pg.SQL(" USING {}").format(pg.SQL(index.method)))  # type: ignore[arg-type]
+        parts.append(pg.SQL(" USING {}").format(pg.SQL(index.method)))
     parts.append(pg.SQL(" ({})").format(COMMA.join(items)))
     if index.predicate is not None:
         parts += [pg.SQL(" WHERE "), index.predicate._render(ctx)]
@@ -188,16 +190,20 @@ def create_indexes(table: type[Table]) -> list[pg.Composed]:
     return [create_index(table, e) for e in table.__table__.extras if isinstance(e, Index)]
 
 
-def create_all(tables: Sequence[type[Table]]) -> list[pg.Composed]:
+def create_all(
+    tables: Sequence[type[Table]], *, existing_types: Iterable[str] = ()
+) -> list[pg.Composed]:
     """Every statement to create ``tables`` from nothing, in dependency order:
-    schemas, enums, tables, foreign keys, indexes."""
+    schemas, enums (except ``existing_types``, quoted names), tables, foreign
+    keys, indexes."""
+    skip = set(existing_types)
     out: list[pg.Composed] = []
     schemas = {t.__table__.schema for t in tables} | {
         e.schema for e in enums_of(tables)
     }
     for schema in sorted(s for s in schemas if s):
         out.append(pg.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident(schema)))
-    out += [create_enum(e) for e in enums_of(tables)]
+    out += [create_enum(e) for e in enums_of(tables) if e.type_sql().as_string() not in skip]
     out += [create_table(t) for t in tables]
     for t in tables:
         out += create_foreign_keys(t)

