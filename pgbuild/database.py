@@ -259,9 +259,9 @@ def _types(tx: Transaction, tables: tuple[type[Table], ...]) -> set[str]:
     names = [e.type_sql().as_string() for e in enums_of(tables)]
     if not names:
         return set()
-    rows = tx.execute(sql("SELECT n FROM unnest({names}::text[]) AS n WHERE to_regtype(n) IS NOT NULL",
-                          names=names)).all()
-    return {r.n for r in rows}
+    query = sql("SELECT n FROM unnest({names}::text[]) AS n WHERE to_regtype(n) IS NOT NULL",
+                names=names)
+    return {r.n for r in tx.execute(query).all()}
 
 
 def _run(conn: psycopg.Connection[Any], statement: pg.Composed | pg.SQL) -> None:

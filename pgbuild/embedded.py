@@ -206,4 +206,6 @@ def stop_embedded(data_dir: str | os.PathLike[str] | None = None) -> None:
             timeout=60,
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        raise PgbuildError(f"could not stop the embedded PostgreSQL server in {path}: {exc}") from exc
+        raise PgbuildError(
+            f"could not stop the embedded PostgreSQL server in {path}: {exc}"
+        ) from exc

@@ -196,7 +196,7 @@ class Session:
         if self._logger is not None:
             self._log(compiled)
         with self._connection() as conn:
-            factory = None if maker is None else maker if maker is _raw_row_factory else _const(maker)
+            factory = maker if maker is None or maker is _raw_row_factory else _const(maker)
             try:
                 cur = conn.cursor(row_factory=factory) if factory else conn.cursor()
                 with cur:
@@ -207,11 +207,10 @@ class Session:
                 raise wrap_error(exc, compiled, self._log_params) from exc
 
     def _log(self, compiled: Compiled) -> None:
+        # The logger is opted into, so it gets the parameters (API.md §3);
+        # error messages carry them only with log_params (§5).
         assert self._logger is not None
-        if self._log_params:
-            self._logger.info("%s -- %r", compiled.as_string(), compiled.params)
-        else:
-            self._logger.info("%s", compiled.as_string())
+        self._logger.info("%s -- parameters: %r", compiled.as_string(), compiled.params)
 
 
 def _const(maker: Maker) -> Any:

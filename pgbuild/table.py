@@ -24,6 +24,7 @@ from pgbuild.errors import SchemaError
 from pgbuild.expressions import Expr
 
 _MAX_IDENT = 63
+IndexMethod = Literal["btree", "hash", "gin", "gist", "spgist", "brin", "hnsw", "ivfflat"]
 
 
 def check_identifier(name: str, what: str) -> str:
@@ -59,7 +60,7 @@ class Index:
             raise SchemaError(f"index {self.name!r}: .on() needs at least one column")
         return replace(self, columns=columns)
 
-    def using(self, method: Literal["btree", "hash", "gin", "gist", "spgist", "brin"] | str) -> Index:
+    def using(self, method: IndexMethod | str) -> Index:
         """The index method: ``btree`` (default), ``gin``, ``gist``, ``hash``, ``brin``, ..."""
         if not method.replace("_", "").isalnum():
             raise SchemaError(f"index {self.name!r}: invalid method {method!r}")
