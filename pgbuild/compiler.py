@@ -48,7 +48,7 @@ def select_list(fields: Sequence[Expr[Any]] | dict[str, Expr[Any]], ctx: Ctx) ->
     return _list(fields, ctx)
 
 
-def render_select(q: Select[Any], ctx: Ctx) -> pg.Composable:
+def render_select(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
     parts: list[pg.Composable] = [pg.SQL("SELECT DISTINCT " if q._distinct else "SELECT ")]
     parts.append(select_list(q._selected(), ctx))
     if q._from is not None:
@@ -99,7 +99,7 @@ def _value(col: Column[Any], value: Any, ctx: Ctx) -> pg.Composable:
     return rendered
 
 
-def render_insert(q: Insert[Any], ctx: Ctx) -> pg.Composable:
+def render_insert(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
     table = q._table
     parts: list[pg.Composable] = [pg.SQL("INSERT INTO "), table_ref(table)]
     rows = q._rows
@@ -160,7 +160,7 @@ def render_update(q: Any, ctx: Ctx) -> pg.Composable:
     return pg.Composed(parts)
 
 
-def render_delete(q: Delete[Any], ctx: Ctx) -> pg.Composable:
+def render_delete(q: Delete[Any, Any], ctx: Ctx) -> pg.Composable:
     parts: list[pg.Composable] = [pg.SQL("DELETE FROM "), table_ref(q._table)]
     if q._where is not None:
         parts += [pg.SQL(" WHERE "), q._where._render(ctx)]

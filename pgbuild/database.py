@@ -26,8 +26,10 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from pgbuild.ddl import create_all, drop_all, enums_of
 from pgbuild.errors import DatabaseError, PgbuildError, QueryError, TransactionRollback
 from pgbuild.expressions import Compiled
+from pgbuild.queries.base import Finish, Sync
 from pgbuild.raw import sql
-from pgbuild.session import Session, wrap_error
+from pgbuild.rows import Maker
+from pgbuild.session import Result, Session, const_factory, wrap_error
 from pgbuild.table import Table
 
 IsolationLevel = Literal["read uncommitted", "read committed", "repeatable read", "serializable"]
@@ -54,7 +56,39 @@ def _begin(
     return pg.SQL("BEGIN " + ", ".join(modes) if modes else "BEGIN")
 
 
-class Database(Session):
+class _SyncSession(Session[Sync]):
+    """Runs statements on a blocking psycopg connection."""
+
+    def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        raise NotImplementedError
+
+    def _execute(
+        self, compiled: Compiled, row_factory: Any, *, fetch: bool
+    ) -> tuple[list[Any], int]:
+        if self._logger is not None:
+            self._log(compiled)
+        with self._connection() as conn:
+            try:
+                cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
+                with cur:
+                    cur.execute(compiled.sql, compiled.params)
+                    rows = cur.fetchall() if fetch and cur.description is not None else []
+                    return rows, cur.rowcount
+            except psycopg.Error as exc:
+                raise wrap_error(exc, compiled, self._log_params) from exc
+
+    def _fetch(self, compiled: Compiled, maker: Maker | None, finish: Finish) -> Any:
+        factory = None if maker is None else const_factory(maker)
+        return finish(self._execute(compiled, factory, fetch=True)[0], compiled)
+
+    def _run(self, compiled: Compiled) -> int:
+        return self._execute(compiled, None, fetch=False)[1]
+
+    def _result(self, compiled: Compiled, row_factory: Any) -> Result:
+        return Result(*self._execute(compiled, row_factory, fetch=True))
+
+
+class Database(_SyncSession):
     """A pool of connections to one PostgreSQL database.
 
     ``url`` is a libpq URL or conninfo string; without it, ``DATABASE_URL``.
@@ -190,7 +224,7 @@ class Database(Session):
         self.close()
 
 
-class Transaction(Session):
+class Transaction(_SyncSession):
     """A transaction (or savepoint) holding one connection; it offers all of
     ``db``'s builders. Use it only inside its ``with`` block."""
 

@@ -8,9 +8,8 @@ whole block. Statements run here, errors are wrapped here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
-from typing import Any, TypeVar, overload
+from collections.abc import Coroutine, Iterator, Sequence
+from typing import Any, Generic, TypeVar, overload
 
 import psycopg
 from psycopg.rows import RowMaker
@@ -24,7 +23,7 @@ from pgbuild.errors import (
     QueryError,
 )
 from pgbuild.expressions import Compiled, Expr, count
-from pgbuild.queries.base import Query
+from pgbuild.queries.base import Async, Finish, M, Query, Sync
 from pgbuild.queries.delete import Delete
 from pgbuild.queries.insert import Insert
 from pgbuild.queries.select import SelectFields, SelectTables
@@ -100,41 +99,52 @@ def _raw_row_factory(cursor: Any) -> RowMaker[Any]:
     return make
 
 
-class Session:
-    """The builders and helpers shared by ``Database`` and transactions."""
+class Session(Generic[M]):
+    """The builders and helpers shared by databases and transactions, sync
+    (``M`` = :class:`Sync`) and async (``M`` = :class:`Async`)."""
 
     _logger: logging.Logger | None = None
     _log_params: bool = False
 
-    def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+    # -- what an executor provides (sync: values; async: coroutines)
+
+    def _fetch(self, compiled: Compiled, maker: Maker | None, finish: Finish) -> Any:
+        raise NotImplementedError
+
+    def _run(self, compiled: Compiled) -> Any:
+        raise NotImplementedError
+
+    def _result(self, compiled: Compiled, row_factory: Any) -> Any:
         raise NotImplementedError
 
     # -- builders
 
     @overload
-    def select(self) -> SelectTables: ...
+    def select(self) -> SelectTables[M]: ...
     @overload
-    def select(self, a: Expr[A], /) -> SelectFields[tuple[A]]: ...
+    def select(self, a: Expr[A], /) -> SelectFields[tuple[A], M]: ...
     @overload
-    def select(self, a: Expr[A], b: Expr[B], /) -> SelectFields[tuple[A, B]]: ...
+    def select(self, a: Expr[A], b: Expr[B], /) -> SelectFields[tuple[A, B], M]: ...
     @overload
-    def select(self, a: Expr[A], b: Expr[B], c: Expr[C], /) -> SelectFields[tuple[A, B, C]]: ...
+    def select(
+        self, a: Expr[A], b: Expr[B], c: Expr[C], /
+    ) -> SelectFields[tuple[A, B, C], M]: ...
     @overload
     def select(
         self, a: Expr[A], b: Expr[B], c: Expr[C], d: Expr[D], /
-    ) -> SelectFields[tuple[A, B, C, D]]: ...
+    ) -> SelectFields[tuple[A, B, C, D], M]: ...
     @overload
     def select(
         self, a: Expr[A], b: Expr[B], c: Expr[C], d: Expr[D], e: Expr[E], /
-    ) -> SelectFields[tuple[A, B, C, D, E]]: ...
+    ) -> SelectFields[tuple[A, B, C, D, E], M]: ...
     @overload
     def select(
         self, a: Expr[A], b: Expr[B], c: Expr[C], d: Expr[D], e: Expr[E], f: Expr[F], /
-    ) -> SelectFields[tuple[A, B, C, D, E, F]]: ...
+    ) -> SelectFields[tuple[A, B, C, D, E, F], M]: ...
     @overload
-    def select(self, *fields: Expr[Any]) -> SelectFields[tuple[Any, ...]]: ...
+    def select(self, *fields: Expr[Any]) -> SelectFields[tuple[Any, ...], M]: ...
     @overload
-    def select(self, **named: Expr[Any]) -> SelectFields[Any]: ...
+    def select(self, **named: Expr[Any]) -> SelectFields[Any, M]: ...
     def select(self, *fields: Expr[Any], **named: Expr[Any]) -> Any:
         """``SELECT``: ``select()`` → table rows, ``select(A.x, A.y)`` → tuples,
         ``select(x=..., y=...)`` → named rows.
@@ -147,64 +157,50 @@ class Session:
         """``SELECT DISTINCT``, with the same shapes as :meth:`select`."""
         return _select(self, fields, named, distinct=True)
 
-    def insert(self, table: type[TT]) -> Insert[TT]:
+    def insert(self, table: type[TT]) -> Insert[TT, M]:
         """``INSERT INTO table``: ``db.insert(Users).values({...}).returning().one()``."""
         return Insert(self, table)
 
-    def update(self, table: type[TT]) -> Update[TT]:
+    def update(self, table: type[TT]) -> Update[TT, M]:
         """``UPDATE table``: ``db.update(Users).set({...}).where(...)``."""
         return Update(self, table)
 
-    def delete(self, table: type[TT]) -> Delete[TT]:
+    def delete(self, table: type[TT]) -> Delete[TT, M]:
         """``DELETE FROM table``: ``db.delete(Sessions).where(...)``."""
         return Delete(self, table)
 
-    def count(self, table: type[Table], where: Expr[bool] | None = None) -> int:
+    @overload
+    def count(self: Session[Sync], table: type[Table], where: Expr[bool] | None = None) -> int: ...
+    @overload
+    def count(
+        self: Session[Async], table: type[Table], where: Expr[bool] | None = None
+    ) -> Coroutine[Any, Any, int]: ...
+    def count(self, table: type[Table], where: Expr[bool] | None = None) -> Any:
         """The number of rows in ``table`` matching ``where``."""
-        n = self.select(n=count()).from_(table).where(where).scalar()
-        return int(n)
+        query = self.select(n=count()).from_(table).where(where)
+        return self._fetch(query.compile(), None, _count)
 
-    def execute(self, statement: Expr[Any] | Query[Any]) -> Result:
-        """Run raw SQL (``sql(...)``) or a built query at once.
+    @overload
+    def execute(self: Session[Sync], statement: Expr[Any] | Query[Any, Any]) -> Result: ...
+    @overload
+    def execute(
+        self: Session[Async], statement: Expr[Any] | Query[Any, Any]
+    ) -> Coroutine[Any, Any, Result]: ...
+    def execute(self, statement: Expr[Any] | Query[Any, Any]) -> Any:
+        """Run raw SQL (``sql(...)``) or a built query at once; a :class:`Result`.
 
         >>> db.execute(sql("SELECT {n}::int AS n", n=1)).one().n
         1
         """
         if isinstance(statement, Query):
-            compiled = statement.compile()
             try:
                 maker = statement._maker()
             except QueryError:
                 maker = None  # a write without RETURNING: no rows, only a count
-            rows, rowcount = self._execute(compiled, maker, fetch=maker is not None)
-            return Result(rows, rowcount)
+            return self._result(statement.compile(), None if maker is None else const_factory(maker))
         if not isinstance(statement, Expr):
             raise QueryError(f"execute() takes sql(...) or a query, not {type(statement).__name__}")
-        compiled = statement.compile()
-        rows, rowcount = self._execute(compiled, _raw_row_factory, fetch=True)
-        return Result(rows, rowcount)
-
-    # -- running statements (called by the builders' terminal methods)
-
-    def _fetch(self, compiled: Compiled, maker: Maker | None) -> list[Any]:
-        return self._execute(compiled, maker, fetch=True)[0]
-
-    def _run(self, compiled: Compiled) -> int:
-        return self._execute(compiled, None, fetch=False)[1]
-
-    def _execute(self, compiled: Compiled, maker: Any, *, fetch: bool) -> tuple[list[Any], int]:
-        if self._logger is not None:
-            self._log(compiled)
-        with self._connection() as conn:
-            factory = maker if maker is None or maker is _raw_row_factory else _const(maker)
-            try:
-                cur = conn.cursor(row_factory=factory) if factory else conn.cursor()
-                with cur:
-                    cur.execute(compiled.sql, compiled.params)
-                    rows = cur.fetchall() if fetch and cur.description is not None else []
-                    return rows, cur.rowcount
-            except psycopg.Error as exc:
-                raise wrap_error(exc, compiled, self._log_params) from exc
+        return self._result(statement.compile(), _raw_row_factory)
 
     def _log(self, compiled: Compiled) -> None:
         # The logger is opted into, so it gets the parameters (API.md §3);
@@ -213,12 +209,17 @@ class Session:
         self._logger.info("%s -- parameters: %r", compiled.as_string(), compiled.params)
 
 
-def _const(maker: Maker) -> Any:
+def _count(rows: list[Any], compiled: Compiled) -> int:
+    return int(rows[0][0])
+
+
+def const_factory(maker: Maker) -> Any:
+    """A psycopg row factory that always uses ``maker``."""
     return lambda _cursor: maker
 
 
 def _select(
-    session: Session, fields: tuple[Expr[Any], ...], named: dict[str, Expr[Any]], *, distinct: bool
+    session: Session[Any], fields: tuple[Expr[Any], ...], named: dict[str, Expr[Any]], *, distinct: bool
 ) -> Any:
     if fields and named:
         raise QueryError("select(): give columns or keyword fields, not both")

@@ -9,7 +9,7 @@ the compiled statement when a terminal method runs; builders do no I/O.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Generic, Protocol, Self, TypeVar, overload
 
 from psycopg import sql as pg
@@ -29,11 +29,51 @@ C = TypeVar("C")
 D = TypeVar("D")
 
 
-class Executor(Protocol):
-    """Runs compiled statements: a ``Database`` or a transaction."""
+class Sync:
+    """Mode marker: terminal methods return values (``Database``)."""
 
-    def _fetch(self, compiled: Compiled, maker: Maker | None) -> list[Any]: ...
-    def _run(self, compiled: Compiled) -> int: ...
+
+class Async:
+    """Mode marker: terminal methods return awaitables (``AsyncDatabase``)."""
+
+
+M = TypeVar("M", Sync, Async)
+
+Finish = Callable[[list[Any], Compiled], Any]
+
+
+class Executor(Protocol):
+    """Runs compiled statements: a database or a transaction, sync or async.
+
+    ``finish`` turns the fetched rows into the terminal method's result; an
+    async executor applies it after awaiting, so builders stay I/O-free.
+    """
+
+    def _fetch(self, compiled: Compiled, maker: Maker | None, finish: Finish) -> Any: ...
+    def _run(self, compiled: Compiled) -> Any: ...
+
+
+def first_row(rows: list[Any], compiled: Compiled) -> Any:
+    return rows[0] if rows else None
+
+
+def first_value(rows: list[Any], compiled: Compiled) -> Any:
+    return rows[0][0] if rows else None
+
+
+def only_row(rows: list[Any], compiled: Compiled) -> Any:
+    from pgbuild.errors import MultipleResultsError, NoResultError
+
+    if len(rows) == 1:
+        return rows[0]
+    text = compiled.as_string()
+    if not rows:
+        raise NoResultError(f"expected exactly one row, got none, from: {text}")
+    raise MultipleResultsError(f"expected exactly one row, got {len(rows)}, from: {text}")
+
+
+def all_rows(rows: list[Any], compiled: Compiled) -> Any:
+    return rows
 
 
 Fields = tuple[Expr[Any], ...] | dict[str, Expr[Any]]
@@ -65,8 +105,12 @@ def whole_table(table: type[Table]) -> tuple[tuple[Expr[Any], ...], Maker]:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Query(Generic[R]):
-    """Base of the builders: ``.compile()`` and the terminal methods."""
+class Query(Generic[R, M]):
+    """Base of the builders: ``.compile()`` and the terminal methods.
+
+    ``R`` is the row type; ``M`` is :class:`Sync` or :class:`Async`, which
+    decides whether a terminal method returns its value or an awaitable.
+    """
 
     _executor: Executor | None = dataclasses.field(repr=False, compare=False)
 
@@ -90,39 +134,49 @@ class Query(Generic[R]):
             raise QueryError("this query was built without a database; use db.select(...) etc.")
         return self._executor
 
-    def all(self) -> list[R]:
+    @overload
+    def all(self: Query[R, Sync]) -> list[R]: ...
+    @overload
+    def all(self: Query[R, Async]) -> Coroutine[Any, Any, list[R]]: ...
+    def all(self) -> Any:
         """Every row."""
-        return self._exec()._fetch(self.compile(), self._maker())
+        return self._exec()._fetch(self.compile(), self._maker(), all_rows)
 
-    def first(self) -> R | None:
+    @overload
+    def first(self: Query[R, Sync]) -> R | None: ...
+    @overload
+    def first(self: Query[R, Async]) -> Coroutine[Any, Any, R | None]: ...
+    def first(self) -> Any:
         """The first row, or ``None``."""
-        rows = self.all()
-        return rows[0] if rows else None
+        return self._exec()._fetch(self.compile(), self._maker(), first_row)
 
-    def one(self) -> R:
+    @overload
+    def one(self: Query[R, Sync]) -> R: ...
+    @overload
+    def one(self: Query[R, Async]) -> Coroutine[Any, Any, R]: ...
+    def one(self) -> Any:
         """Exactly one row; :class:`NoResultError` or :class:`MultipleResultsError` otherwise."""
-        from pgbuild.errors import MultipleResultsError, NoResultError
+        return self._exec()._fetch(self.compile(), self._maker(), only_row)
 
-        rows = self.all()
-        if len(rows) == 1:
-            return rows[0]
-        text = self.compile().as_string()
-        if not rows:
-            raise NoResultError(f"expected exactly one row, got none, from: {text}")
-        raise MultipleResultsError(f"expected exactly one row, got {len(rows)}, from: {text}")
-
+    @overload
+    def scalar(self: Query[R, Sync]) -> Any: ...
+    @overload
+    def scalar(self: Query[R, Async]) -> Coroutine[Any, Any, Any]: ...
     def scalar(self) -> Any:
         """The first column of the first row, or ``None`` when there is no row."""
-        rows = self._exec()._fetch(self.compile(), None)
-        return rows[0][0] if rows else None
+        return self._exec()._fetch(self.compile(), None, first_value)
 
-    def execute(self) -> int:
+    @overload
+    def execute(self: Query[R, Sync]) -> int: ...
+    @overload
+    def execute(self: Query[R, Async]) -> Coroutine[Any, Any, int]: ...
+    def execute(self) -> Any:
         """Run the statement; the number of rows it affected or returned."""
         return self._exec()._run(self.compile())
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class WriteQuery(Query[TT]):
+class WriteQuery(Query[TT, M]):
     """Insert, update and delete: a target table and an optional ``RETURNING``."""
 
     _table: type[TT]
@@ -130,20 +184,20 @@ class WriteQuery(Query[TT]):
     _returning_maker: Maker | None = None
 
     @overload
-    def returning(self) -> Query[TT]: ...
+    def returning(self) -> Query[TT, M]: ...
     @overload
-    def returning(self, a: Expr[A], /) -> Query[tuple[A]]: ...
+    def returning(self, a: Expr[A], /) -> Query[tuple[A], M]: ...
     @overload
-    def returning(self, a: Expr[A], b: Expr[B], /) -> Query[tuple[A, B]]: ...
+    def returning(self, a: Expr[A], b: Expr[B], /) -> Query[tuple[A, B], M]: ...
     @overload
-    def returning(self, a: Expr[A], b: Expr[B], c: Expr[C], /) -> Query[tuple[A, B, C]]: ...
+    def returning(self, a: Expr[A], b: Expr[B], c: Expr[C], /) -> Query[tuple[A, B, C], M]: ...
     @overload
     def returning(
         self, a: Expr[A], b: Expr[B], c: Expr[C], d: Expr[D], /
-    ) -> Query[tuple[A, B, C, D]]: ...
+    ) -> Query[tuple[A, B, C, D], M]: ...
     @overload
-    def returning(self, *fields: Expr[Any], **named: Expr[Any]) -> Query[Any]: ...
-    def returning(self, *fields: Expr[Any], **named: Expr[Any]) -> Query[Any]:
+    def returning(self, *fields: Expr[Any], **named: Expr[Any]) -> Query[Any, M]: ...
+    def returning(self, *fields: Expr[Any], **named: Expr[Any]) -> Any:
         """``RETURNING``: no argument → table rows; columns → tuples; keywords → named rows."""
         if fields and named:
             raise QueryError("returning(): give columns or keyword fields, not both")

@@ -9,7 +9,7 @@ from psycopg import sql as pg
 
 from pgbuild.compiler import render_delete
 from pgbuild.expressions import Expr, and_
-from pgbuild.queries.base import WriteQuery
+from pgbuild.queries.base import M, WriteQuery
 from pgbuild.render import Ctx
 from pgbuild.table import Table
 
@@ -17,13 +17,13 @@ TT = TypeVar("TT", bound=Table)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Delete(WriteQuery[TT]):
+class Delete(WriteQuery[TT, M]):
     """An immutable ``DELETE`` builder. Without ``where`` it deletes every row,
     as in SQL."""
 
     _where: Expr[bool] | None = None
 
-    def where(self, condition: Expr[bool] | None) -> Delete[TT]:
+    def where(self, condition: Expr[bool] | None) -> Delete[TT, M]:
         """Which rows; calling it again ANDs the conditions."""
         if condition is None:
             return self

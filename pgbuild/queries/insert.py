@@ -17,7 +17,7 @@ from pgbuild.columns import Column
 from pgbuild.compiler import render_insert
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Expr
-from pgbuild.queries.base import Query, WriteQuery
+from pgbuild.queries.base import M, Query, WriteQuery
 from pgbuild.render import Ctx
 from pgbuild.table import Table
 
@@ -59,7 +59,7 @@ def _targets(target: Expr[Any] | Sequence[Expr[Any]] | None) -> tuple[Expr[Any],
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Insert(WriteQuery[TT]):
+class Insert(WriteQuery[TT, M]):
     """An immutable ``INSERT`` builder."""
 
     _rows: tuple[dict[Column[Any], Any], ...] = ()
@@ -67,7 +67,7 @@ class Insert(WriteQuery[TT]):
     _source_columns: tuple[Column[Any], ...] = ()
     _conflict: OnConflict | None = None
 
-    def values(self, rows: RowValues | Sequence[RowValues]) -> Insert[TT]:
+    def values(self, rows: RowValues | Sequence[RowValues]) -> Insert[TT, M]:
         """One row (a dict or a row object) or a list of rows.
 
         Rows with different keys insert the union of the keys, ``DEFAULT`` for
@@ -89,7 +89,7 @@ class Insert(WriteQuery[TT]):
                     )
         return self._replace(_rows=normalised, _source=None)
 
-    def select(self, query: Query[Any], columns: Sequence[Column[Any]] | None = None) -> Insert[TT]:
+    def select(self, query: Query[Any, Any], columns: Sequence[Column[Any]] | None = None) -> Insert[TT, M]:
         """``INSERT INTO table (columns) SELECT ...``; columns default to the
         select's column fields."""
         if columns is None:
@@ -104,7 +104,7 @@ class Insert(WriteQuery[TT]):
         target: Expr[Any] | Sequence[Expr[Any]] | None = None,
         *,
         where: Expr[bool] | None = None,
-    ) -> Insert[TT]:
+    ) -> Insert[TT, M]:
         """``ON CONFLICT [(target) [WHERE where]] DO NOTHING``."""
         return self._replace(_conflict=OnConflict(_targets(target), where))
 
@@ -116,7 +116,7 @@ class Insert(WriteQuery[TT]):
         where: Expr[bool] | None = None,
         target_where: Expr[bool] | None = None,
         set_where: Expr[bool] | None = None,
-    ) -> Insert[TT]:
+    ) -> Insert[TT, M]:
         """``ON CONFLICT (target) DO UPDATE SET ... [WHERE ...]`` (an upsert).
 
         ``where``/``set_where`` filters the rows to update; ``target_where``

@@ -15,7 +15,7 @@ from psycopg import sql as pg
 from pgbuild.compiler import order_items, render_select
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Expr, and_
-from pgbuild.queries.base import Executor, Fields, Query, fields_maker
+from pgbuild.queries.base import Executor, Fields, M, Query, fields_maker
 from pgbuild.render import Ctx
 from pgbuild.rows import JoinedRow, Maker, joined_maker, table_maker
 from pgbuild.table import Table
@@ -34,7 +34,7 @@ class Join:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Select(Query[R], Expr[Any]):
+class Select(Query[R, M], Expr[Any]):
     """An immutable ``SELECT`` builder; also usable as a subquery expression."""
 
     _fields: Fields | None = None
@@ -50,7 +50,7 @@ class Select(Query[R], Expr[Any]):
 
     # -- building
 
-    def where(self, condition: Expr[bool] | None) -> Select[R]:
+    def where(self, condition: Expr[bool] | None) -> Select[R, M]:
         """Filter rows; calling it again ANDs the conditions. ``None`` is no filter."""
         if condition is None:
             return self
@@ -63,63 +63,63 @@ class Select(Query[R], Expr[Any]):
         return self._replace(_joins=(*self._joins, Join(kind, source, on)))
 
     @overload
-    def inner_join(self: Select[TT], source: type[Table], on: Expr[bool]) -> Select[JoinedRow]: ...
+    def inner_join(self: Select[TT, M], source: type[Table], on: Expr[bool]) -> Select[JoinedRow, M]: ...
     @overload
-    def inner_join(self, source: Any, on: Expr[bool]) -> Select[R]: ...
+    def inner_join(self, source: Any, on: Expr[bool]) -> Select[R, M]: ...
     def inner_join(self, source: Any, on: Expr[bool]) -> Any:
         """``INNER JOIN source ON on``."""
         return self._join("INNER", source, on)
 
     @overload
-    def left_join(self: Select[TT], source: type[Table], on: Expr[bool]) -> Select[JoinedRow]: ...
+    def left_join(self: Select[TT, M], source: type[Table], on: Expr[bool]) -> Select[JoinedRow, M]: ...
     @overload
-    def left_join(self, source: Any, on: Expr[bool]) -> Select[R]: ...
+    def left_join(self, source: Any, on: Expr[bool]) -> Select[R, M]: ...
     def left_join(self, source: Any, on: Expr[bool]) -> Any:
         """``LEFT JOIN source ON on``; unmatched tables come back as ``None``."""
         return self._join("LEFT", source, on)
 
     @overload
-    def right_join(self: Select[TT], source: type[Table], on: Expr[bool]) -> Select[JoinedRow]: ...
+    def right_join(self: Select[TT, M], source: type[Table], on: Expr[bool]) -> Select[JoinedRow, M]: ...
     @overload
-    def right_join(self, source: Any, on: Expr[bool]) -> Select[R]: ...
+    def right_join(self, source: Any, on: Expr[bool]) -> Select[R, M]: ...
     def right_join(self, source: Any, on: Expr[bool]) -> Any:
         """``RIGHT JOIN source ON on``."""
         return self._join("RIGHT", source, on)
 
     @overload
-    def full_join(self: Select[TT], source: type[Table], on: Expr[bool]) -> Select[JoinedRow]: ...
+    def full_join(self: Select[TT, M], source: type[Table], on: Expr[bool]) -> Select[JoinedRow, M]: ...
     @overload
-    def full_join(self, source: Any, on: Expr[bool]) -> Select[R]: ...
+    def full_join(self, source: Any, on: Expr[bool]) -> Select[R, M]: ...
     def full_join(self, source: Any, on: Expr[bool]) -> Any:
         """``FULL JOIN source ON on``."""
         return self._join("FULL", source, on)
 
     @overload
-    def cross_join(self: Select[TT], source: type[Table]) -> Select[JoinedRow]: ...
+    def cross_join(self: Select[TT, M], source: type[Table]) -> Select[JoinedRow, M]: ...
     @overload
-    def cross_join(self, source: Any) -> Select[R]: ...
+    def cross_join(self, source: Any) -> Select[R, M]: ...
     def cross_join(self, source: Any) -> Any:
         """``CROSS JOIN source``."""
         return self._join("CROSS", source, None)
 
-    def group_by(self, *items: Expr[Any]) -> Select[R]:
+    def group_by(self, *items: Expr[Any]) -> Select[R, M]:
         """``GROUP BY items``."""
         return self._replace(_group_by=(*self._group_by, *items))
 
-    def having(self, condition: Expr[bool]) -> Select[R]:
+    def having(self, condition: Expr[bool]) -> Select[R, M]:
         """``HAVING condition``; calling it again ANDs the conditions."""
         having = condition if self._having is None else and_(self._having, condition)
         return self._replace(_having=having)
 
-    def order_by(self, *items: Expr[Any]) -> Select[R]:
+    def order_by(self, *items: Expr[Any]) -> Select[R, M]:
         """``ORDER BY``: columns (ascending) or ``asc(...)`` / ``desc(...)`` items."""
         return self._replace(_order_by=(*self._order_by, *order_items(items)))
 
-    def limit(self, n: int | Expr[int] | None) -> Select[R]:
+    def limit(self, n: int | Expr[int] | None) -> Select[R, M]:
         """``LIMIT n`` (a bound parameter, so pages share one statement)."""
         return self._replace(_limit=n)
 
-    def offset(self, n: int | Expr[int] | None) -> Select[R]:
+    def offset(self, n: int | Expr[int] | None) -> Select[R, M]:
         """``OFFSET n``."""
         return self._replace(_offset=n)
 
@@ -153,25 +153,25 @@ class Select(Query[R], Expr[Any]):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class SelectTables:
+class SelectTables(Generic[M]):
     """``db.select()`` before ``.from_()``: rows will be whole table rows."""
 
     _executor: Executor | None
     _distinct: bool = False
 
-    def from_(self, table: type[TT]) -> Select[TT]:
+    def from_(self, table: type[TT]) -> Select[TT, M]:
         """``FROM table``."""
         return Select(self._executor, _from=table, _distinct=self._distinct)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class SelectFields(Generic[R]):
+class SelectFields(Generic[R, M]):
     """``db.select(fields...)`` before ``.from_()``."""
 
     _executor: Executor | None
     _fields: Fields
     _distinct: bool = False
 
-    def from_(self, source: Any) -> Select[R]:
+    def from_(self, source: Any) -> Select[R, M]:
         """``FROM source`` (a table)."""
         return Select(self._executor, _fields=self._fields, _from=source, _distinct=self._distinct)

@@ -12,7 +12,7 @@ from pgbuild.columns import Column
 from pgbuild.compiler import render_update
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Expr, and_
-from pgbuild.queries.base import WriteQuery
+from pgbuild.queries.base import M, WriteQuery
 from pgbuild.queries.insert import normalise_row
 from pgbuild.render import Ctx
 from pgbuild.table import Table
@@ -21,7 +21,7 @@ TT = TypeVar("TT", bound=Table)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Update(WriteQuery[TT]):
+class Update(WriteQuery[TT, M]):
     """An immutable ``UPDATE`` builder. Without ``where`` it updates every row,
     as in SQL."""
 
@@ -29,17 +29,17 @@ class Update(WriteQuery[TT]):
     _from: tuple[Any, ...] = ()
     _where: Expr[bool] | None = None
 
-    def set(self, values: Mapping[str, Any] | Mapping[Column[Any], Any]) -> Update[TT]:
+    def set(self, values: Mapping[str, Any] | Mapping[Column[Any], Any]) -> Update[TT, M]:
         """Columns to assign: plain values (bound) or expressions
         (``{"metadata": jsonb_set(...)}``). Calling it again adds assignments."""
         assignments = normalise_row(self._table, values)
         return self._replace(_set={**self._set, **assignments})
 
-    def from_(self, *sources: Any) -> Update[TT]:
+    def from_(self, *sources: Any) -> Update[TT, M]:
         """``UPDATE ... FROM other``: join other tables into the update."""
         return self._replace(_from=(*self._from, *sources))
 
-    def where(self, condition: Expr[bool] | None) -> Update[TT]:
+    def where(self, condition: Expr[bool] | None) -> Update[TT, M]:
         """Which rows; calling it again ANDs the conditions."""
         if condition is None:
             return self
