@@ -14,10 +14,11 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 from psycopg import sql as pg
@@ -31,30 +32,20 @@ from pgbuild.raw import sql
 from pgbuild.rows import Maker
 from pgbuild.session import Result, Session, const_factory, wrap_error
 from pgbuild.table import Table
+from pgbuild.txn import (
+    COMMIT,
+    ENDED,
+    ROLLBACK,
+    IsolationLevel,
+    begin,
+    connection_options,
+    release,
+    resolve_url,
+    savepoint,
+    undo,
+)
 
-IsolationLevel = Literal["read uncommitted", "read committed", "repeatable read", "serializable"]
-_ISOLATION = {
-    "read uncommitted": "READ UNCOMMITTED",
-    "read committed": "READ COMMITTED",
-    "repeatable read": "REPEATABLE READ",
-    "serializable": "SERIALIZABLE",
-}
-
-
-def _begin(
-    isolation_level: IsolationLevel | None, read_only: bool | None, deferrable: bool | None
-) -> pg.SQL:
-    modes = []
-    if isolation_level is not None:
-        if isolation_level not in _ISOLATION:
-            raise QueryError(f"unknown isolation level {isolation_level!r}")
-        modes.append("ISOLATION LEVEL " + _ISOLATION[isolation_level])
-    if read_only is not None:
-        modes.append("READ ONLY" if read_only else "READ WRITE")
-    if deferrable is not None:
-        modes.append("DEFERRABLE" if deferrable else "NOT DEFERRABLE")
-    return pg.SQL("BEGIN " + ", ".join(modes) if modes else "BEGIN")
-
+_savepoints = itertools.count(1)
 
 class _SyncSession(Session[Sync]):
     """Runs statements on a blocking psycopg connection."""
@@ -65,17 +56,19 @@ class _SyncSession(Session[Sync]):
     def _execute(
         self, compiled: Compiled, row_factory: Any, *, fetch: bool
     ) -> tuple[list[Any], int]:
-        if self._logger is not None:
-            self._log(compiled)
+        started = time.perf_counter()
         with self._connection() as conn:
             try:
                 cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
                 with cur:
-                    cur.execute(compiled.sql, compiled.params)
+                    cur.execute(compiled.sql, compiled.params, prepare=compiled.prepare)
                     rows = cur.fetchall() if fetch and cur.description is not None else []
-                    return rows, cur.rowcount
+                    result = rows, cur.rowcount
             except psycopg.Error as exc:
                 raise wrap_error(exc, compiled, self._log_params) from exc
+        if self._logger is not None:
+            self._log(compiled, time.perf_counter() - started)
+        return result
 
     def _fetch(self, compiled: Compiled, maker: Maker | None, finish: Finish) -> Any:
         factory = None if maker is None else const_factory(maker)
@@ -109,24 +102,14 @@ class Database(_SyncSession):
         log_params: bool = False,
         prepare_threshold: int | None = 5,
     ) -> None:
-        url = url if url is not None else os.environ.get("DATABASE_URL")
-        if not url:
-            raise PgbuildError(
-                "Database() needs a URL: pass one or set DATABASE_URL "
-                "(or use Database.embedded() for the development server)"
-            )
-        try:
-            psycopg.conninfo.conninfo_to_dict(url)
-        except psycopg.ProgrammingError as exc:
-            raise PgbuildError(f"malformed database URL: {exc}") from None
         self._logger = logger
         self._log_params = log_params
         self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            url,
+            resolve_url(url, "Database"),
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
-            kwargs={"autocommit": True, "prepare_threshold": prepare_threshold},
+            kwargs=connection_options(prepare_threshold),
             open=True,
             name="pgbuild",
         )
@@ -168,19 +151,19 @@ class Database(_SyncSession):
         ``tx.rollback()`` rolls back and raises :class:`TransactionRollback`
         out of the block; ``tx.transaction()`` opens a savepoint.
         """
-        begin = _begin(isolation_level, read_only, deferrable)
+        begin_sql = begin(isolation_level, read_only, deferrable)
         with self._borrow() as conn:
             tx = Transaction(self, conn, None)
-            _run(conn, begin)
+            _run(conn, begin_sql)
             try:
                 yield tx
             except BaseException:
                 if not tx._done:
-                    _quietly(conn, pg.SQL("ROLLBACK"))
+                    _quietly(conn, ROLLBACK)
                 raise
             finally:
                 tx._done = True
-            _run(conn, pg.SQL("COMMIT"))
+            _run(conn, COMMIT)
 
     def create_tables(self, *tables: type[Table], if_not_exists: bool = False) -> None:
         """Create ``tables`` (with their enums, foreign keys and indexes) in one
@@ -228,8 +211,6 @@ class Transaction(_SyncSession):
     """A transaction (or savepoint) holding one connection; it offers all of
     ``db``'s builders. Use it only inside its ``with`` block."""
 
-    _names = itertools.count(1)
-
     def __init__(self, db: Database, conn: psycopg.Connection[Any], savepoint: str | None) -> None:
         self._db = db
         self._conn = conn
@@ -240,16 +221,16 @@ class Transaction(_SyncSession):
 
     def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         if self._done:
-            raise QueryError("this transaction has ended; use it only inside its with block")
+            raise QueryError(ENDED)
         return nullcontext(self._conn)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """A savepoint: its block rolls back alone when ``inner.rollback()`` is called."""
         if self._done:
-            raise QueryError("this transaction has ended; use it only inside its with block")
-        name = f"pgbuild_sp_{next(self._names)}"
-        _run(self._conn, pg.SQL("SAVEPOINT {}").format(pg.Identifier(name)))
+            raise QueryError(ENDED)
+        name = f"pgbuild_sp_{next(_savepoints)}"
+        _run(self._conn, savepoint(name))
         inner = Transaction(self._db, self._conn, name)
         try:
             yield inner
@@ -259,21 +240,17 @@ class Transaction(_SyncSession):
             raise
         finally:
             inner._done = True
-        _run(self._conn, pg.SQL("RELEASE SAVEPOINT {}").format(pg.Identifier(name)))
+        _run(self._conn, release(name))
 
     def _undo(self) -> None:
-        if self._savepoint is None:
-            _quietly(self._conn, pg.SQL("ROLLBACK"))
-        else:
-            sp = pg.Identifier(self._savepoint)
-            _quietly(self._conn, pg.SQL("ROLLBACK TO SAVEPOINT {}").format(sp))
-            _quietly(self._conn, pg.SQL("RELEASE SAVEPOINT {}").format(sp))
+        for statement in undo(self._savepoint):
+            _quietly(self._conn, statement)
 
     def rollback(self) -> None:
         """Roll back this transaction (or savepoint) and leave its block by
         raising :class:`TransactionRollback`."""
         if self._done:
-            raise QueryError("this transaction has ended; use it only inside its with block")
+            raise QueryError(ENDED)
         self._undo()
         self._done = True
         raise TransactionRollback(

@@ -47,10 +47,15 @@ class Expr(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
-    """A compiled statement: ``sql`` (a psycopg composable) and ``params``."""
+    """A compiled statement: ``sql`` (a psycopg composable) and ``params``.
+
+    ``prepare`` asks psycopg to prepare it on the server at once (prepared
+    queries); otherwise psycopg prepares statements it sees repeatedly.
+    """
 
     sql: pg.Composed
     params: tuple[Any, ...]
+    prepare: bool | None = None
 
     @staticmethod
     def of(statement: pg.Composable, params: list[Any]) -> Compiled:
@@ -73,6 +78,9 @@ Value = Any
 
 def _operand(value: Any, ctx: Ctx, column: Column[Any] | None) -> pg.Composable:
     """Render an operand: an expression as SQL, anything else as a parameter."""
+    if isinstance(value, Placeholder):
+        # The value comes later; the slot remembers how to dump it.
+        return ctx.param(Slot(value.name, column))
     if isinstance(value, Expr):
         if isinstance(value, Raw | BinOp):
             return pg.SQL("({})").format(value._render(ctx))
@@ -102,6 +110,38 @@ class Param(Expr[T]):
 
     def _render(self, ctx: Ctx) -> pg.Composable:
         return _operand(self.value, ctx, self.column)
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholder(Expr[Any]):
+    """A named value supplied when a prepared query runs: ``placeholder("id")``."""
+
+    name: str
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        return _operand(self, ctx, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where a placeholder's value goes among a compiled statement's params."""
+
+    name: str
+    column: Column[Any] | None
+
+    def fill(self, value: Any) -> Any:
+        return self.column.dump(value) if self.column is not None else adapt(value)
+
+
+def placeholder(name: str) -> Expr[Any]:
+    """A value given later, by name, to a prepared query::
+
+        by_id = db.select().from_(Users).where(eq(Users.id, placeholder("id"))).prepare()
+        by_id.first(id="user_1")
+    """
+    if not name or not name.isidentifier():
+        raise ValueError(f"placeholder name must be an identifier, not {name!r}")
+    return Placeholder(name)
 
 
 @dataclass(frozen=True, slots=True)

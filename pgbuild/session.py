@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Coroutine, Iterator, Sequence
-from typing import Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import psycopg
 from psycopg.rows import RowMaker
@@ -30,6 +30,9 @@ from pgbuild.queries.select import SelectFields, SelectTables
 from pgbuild.queries.update import Update
 from pgbuild.rows import Maker, Row
 from pgbuild.table import Table
+
+if TYPE_CHECKING:
+    from pgbuild.queries.relational import RelationalQuery
 
 TT = TypeVar("TT", bound=Table)
 A = TypeVar("A")
@@ -169,6 +172,12 @@ class Session(Generic[M]):
         """``DELETE FROM table``: ``db.delete(Sessions).where(...)``."""
         return Delete(self, table)
 
+    def query(self, table: type[TT]) -> RelationalQuery[TT, M]:
+        """Relational queries: ``db.query(Users).find_many(with_={"sessions": True})``."""
+        from pgbuild.queries.relational import RelationalQuery
+
+        return RelationalQuery(self, table)
+
     @overload
     def count(self: Session[Sync], table: type[Table], where: Expr[bool] | None = None) -> int: ...
     @overload
@@ -202,11 +211,17 @@ class Session(Generic[M]):
             raise QueryError(f"execute() takes sql(...) or a query, not {type(statement).__name__}")
         return self._result(statement.compile(), _raw_row_factory)
 
-    def _log(self, compiled: Compiled) -> None:
+    def _log(self, compiled: Compiled, seconds: float) -> None:
         # The logger is opted into, so it gets the parameters (API.md §3);
         # error messages carry them only with log_params (§5).
         assert self._logger is not None
-        self._logger.info("%s -- parameters: %r", compiled.as_string(), compiled.params)
+        if self._logger.isEnabledFor(logging.DEBUG):
+            self._logger.debug(
+                "%s -- parameters: %r (%.3f ms)",
+                compiled.as_string(),
+                compiled.params,
+                seconds * 1000,
+            )
 
 
 def _count(rows: list[Any], compiled: Compiled) -> int:
@@ -236,6 +251,8 @@ def wrap_error(exc: psycopg.Error, compiled: Compiled | None, log_params: bool) 
     ``log_params``)."""
     diag = exc.diag
     message = diag.message_primary or str(exc).strip()
+    if compiled is not None and not log_params:
+        message = _redact(message, compiled.params)
     where = [
         f"{label} {value}"
         for label, value in (
@@ -254,3 +271,13 @@ def wrap_error(exc: psycopg.Error, compiled: Compiled | None, log_params: bool) 
             message += f"\nparameters: {compiled.params!r}"
     cls = IntegrityError if (exc.sqlstate or "").startswith("23") else DatabaseError
     return cls(message, statement=statement)
+
+
+def _redact(message: str, params: Sequence[Any]) -> str:
+    """Hide bound values the server quoted back (``invalid input syntax for
+    type integer: "..."``): values appear in messages only with log_params."""
+    for value in params:
+        text = value if isinstance(value, str) else None
+        if text is not None and len(text) >= 4 and text in message:
+            message = message.replace(text, "<value>")
+    return message

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Generic, Protocol, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar, overload
 
 from psycopg import sql as pg
 
@@ -20,6 +20,9 @@ from pgbuild.expressions import Compiled, Expr
 from pgbuild.render import Ctx
 from pgbuild.rows import Maker, named_maker, table_maker, tuple_maker
 from pgbuild.table import Table
+
+if TYPE_CHECKING:
+    from pgbuild.queries.prepared import Prepared
 
 R = TypeVar("R")
 TT = TypeVar("TT", bound=Table)
@@ -133,6 +136,12 @@ class Query(Generic[R, M]):
         if self._executor is None:
             raise QueryError("this query was built without a database; use db.select(...) etc.")
         return self._executor
+
+    def prepare(self) -> Prepared[R, M]:
+        """Compile once; run with placeholder values: ``q.prepare().first(id="u1")``."""
+        from pgbuild.queries.prepared import Prepared
+
+        return Prepared(self)
 
     @overload
     def all(self: Query[R, Sync]) -> list[R]: ...
