@@ -25,7 +25,7 @@ from psycopg import sql as pg
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from pgbuild.ddl import create_all, drop_all, enums_of
-from pgbuild.errors import DatabaseError, PgbuildError, QueryError, TransactionRollback
+from pgbuild.errors import DatabaseError, PgbuildError, QueryError
 from pgbuild.expressions import Compiled
 from pgbuild.queries.base import Finish, Sync
 from pgbuild.raw import sql
@@ -41,6 +41,7 @@ from pgbuild.txn import (
     connection_options,
     release,
     resolve_url,
+    rolled_back,
     savepoint,
     undo,
 )
@@ -253,9 +254,7 @@ class Transaction(_SyncSession):
             raise QueryError(ENDED)
         self._undo()
         self._done = True
-        raise TransactionRollback(
-            "transaction rolled back" if self._savepoint is None else "savepoint rolled back"
-        )
+        raise rolled_back(self._savepoint)
 
 
 def _exists(tx: Transaction, table: type[Table]) -> bool:

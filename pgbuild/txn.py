@@ -9,7 +9,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql as pg
 
-from pgbuild.errors import PgbuildError, QueryError
+from pgbuild.errors import PgbuildError, QueryError, TransactionRollback
 
 COMMIT = pg.SQL("COMMIT")
 ROLLBACK = pg.SQL("ROLLBACK")
@@ -75,3 +75,9 @@ def resolve_url(url: str | None, what: str) -> str:
 def connection_options(prepare_threshold: int | None) -> dict[str, Any]:
     """Autocommit outside transactions: one round trip per statement."""
     return {"autocommit": True, "prepare_threshold": prepare_threshold}
+
+
+def rolled_back(savepoint_name: str | None) -> TransactionRollback:
+    """The exception ``tx.rollback()`` raises out of its block."""
+    what = "transaction" if savepoint_name is None else "savepoint"
+    return TransactionRollback(f"{what} rolled back")

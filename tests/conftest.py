@@ -23,14 +23,17 @@ deadline and allow function-scoped fixtures in ``@given`` tests.  Override with
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -122,3 +125,53 @@ def db(database_url: str) -> Iterator[Database]:
         yield database
     finally:
         database.close()
+
+
+class Twin:
+    """One test body for both executors: ``await t.r(x)`` awaits ``x`` when
+    it is awaitable (AsyncDatabase) and passes it through otherwise
+    (Database); ``async with t.transaction(db_or_tx)`` opens either kind."""
+
+    def __init__(self, db: Any, loop: asyncio.AbstractEventLoop, is_async: bool) -> None:
+        self.db = db
+        self.loop = loop
+        self.is_async = is_async
+
+    @staticmethod
+    async def r(value: Any) -> Any:
+        return await value if inspect.isawaitable(value) else value
+
+    @asynccontextmanager
+    async def transaction(self, owner: Any, **options: Any) -> AsyncIterator[Any]:
+        context = owner.transaction(**options)
+        if self.is_async:
+            async with context as tx:
+                yield tx
+        else:
+            with context as tx:
+                yield tx
+
+    def run(self, body: Callable[[Twin], Coroutine[Any, Any, Any]]) -> Any:
+        return self.loop.run_until_complete(body(self))
+
+
+@pytest.fixture(scope="module", params=["sync", "async"])
+def twin(request: pytest.FixtureRequest, database_url: str) -> Iterator[Twin]:
+    """The module's database as a ``Database`` and as an ``AsyncDatabase``."""
+    from pgbuild import AsyncDatabase, Database
+
+    loop = asyncio.new_event_loop()
+    if request.param == "async":
+        adb = AsyncDatabase(database_url, min_size=1, max_size=4)
+        try:
+            yield Twin(adb, loop, True)
+        finally:
+            loop.run_until_complete(adb.close())
+            loop.close()
+    else:
+        database = Database(database_url, min_size=1, max_size=4)
+        try:
+            yield Twin(database, loop, False)
+        finally:
+            database.close()
+            loop.close()

@@ -1,0 +1,264 @@
+"""``AsyncDatabase``: the async twin of :class:`~pgbuild.Database`, over
+``psycopg_pool.AsyncConnectionPool``.
+
+The builders are the same objects; on an ``AsyncDatabase`` their terminal
+methods return awaitables. Only the I/O lives here; statements, row shapes,
+errors and transaction control come from the shared, I/O-free modules::
+
+    async with AsyncDatabase(url) as db:
+        user = await db.select().from_(Users).where(eq(Users.id, "u1")).first()
+        async with db.transaction() as tx:
+            await tx.update(Users).set({"name": "Ann"}).where(eq(Users.id, "u1")).execute()
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg import sql as pg
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+
+from pgbuild.errors import DatabaseError, PgbuildError, QueryError
+from pgbuild.expressions import Compiled
+from pgbuild.queries.base import Async, Finish
+from pgbuild.rows import Maker
+from pgbuild.session import Result, Session, const_factory, wrap_error
+from pgbuild.txn import (
+    COMMIT,
+    ENDED,
+    ROLLBACK,
+    IsolationLevel,
+    begin,
+    connection_options,
+    release,
+    resolve_url,
+    rolled_back,
+    savepoint,
+    undo,
+)
+
+_savepoints = itertools.count(1)
+AsyncConn = psycopg.AsyncConnection[Any]
+
+
+class _AsyncSession(Session[Async]):
+    """Runs statements on an asyncio psycopg connection."""
+
+    def _connection(self) -> AbstractAsyncContextManager[AsyncConn]:
+        raise NotImplementedError
+
+    async def _execute(
+        self, compiled: Compiled, row_factory: Any, *, fetch: bool
+    ) -> tuple[list[Any], int]:
+        started = time.perf_counter()
+        async with self._connection() as conn:
+            try:
+                cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
+                async with cur:
+                    await cur.execute(compiled.sql, compiled.params, prepare=compiled.prepare)
+                    rows = await cur.fetchall() if fetch and cur.description is not None else []
+                    result = rows, cur.rowcount
+            except psycopg.Error as exc:
+                raise wrap_error(exc, compiled, self._log_params) from exc
+        if self._logger is not None:
+            self._log(compiled, time.perf_counter() - started)
+        return result
+
+    async def _fetch(self, compiled: Compiled, maker: Maker | None, finish: Finish) -> Any:
+        factory = None if maker is None else const_factory(maker)
+        rows, _ = await self._execute(compiled, factory, fetch=True)
+        return finish(rows, compiled)
+
+    async def _run(self, compiled: Compiled) -> int:
+        return (await self._execute(compiled, None, fetch=False))[1]
+
+    async def _result(self, compiled: Compiled, row_factory: Any) -> Result:
+        return Result(*await self._execute(compiled, row_factory, fetch=True))
+
+
+class AsyncDatabase(_AsyncSession):
+    """A pool of asyncio connections to one PostgreSQL database.
+
+    Same options as :class:`~pgbuild.Database`. The pool opens on first use
+    (or ``await db.open()``); close it with ``await db.close()`` or
+    ``async with AsyncDatabase(url) as db:``.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 30.0,
+        logger: logging.Logger | None = None,
+        log_params: bool = False,
+        prepare_threshold: int | None = 5,
+    ) -> None:
+        self._logger = logger
+        self._log_params = log_params
+        self._closed = False
+        # An asyncio pool cannot open without a running loop: open lazily.
+        self.pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
+            resolve_url(url, "AsyncDatabase"),
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs=connection_options(prepare_threshold),
+            open=False,
+            name="pgbuild-async",
+        )
+
+    @classmethod
+    def embedded(
+        cls, data_dir: str | os.PathLike[str] | None = None, **options: Any
+    ) -> AsyncDatabase:
+        """An AsyncDatabase on the embedded development server (see
+        :meth:`Database.embedded`)."""
+        from pgbuild.embedded import embedded_url
+
+        return cls(embedded_url(data_dir), **options)
+
+    async def open(self) -> None:
+        """Open the pool now rather than on first use."""
+        if self._closed:
+            raise PgbuildError("the AsyncDatabase is closed")
+        if self.pool.closed:
+            await self.pool.open()
+
+    @asynccontextmanager
+    async def _borrow(self) -> AsyncIterator[AsyncConn]:
+        await self.open()
+        try:
+            async with self.pool.connection() as conn:
+                yield conn
+        except PoolClosed:
+            raise PgbuildError("the AsyncDatabase is closed") from None
+        except PoolTimeout as exc:
+            raise DatabaseError(f"no connection available: {exc}") from exc
+
+    def _connection(self) -> AbstractAsyncContextManager[AsyncConn]:
+        return self._borrow()
+
+    @asynccontextmanager
+    async def transaction(
+        self,
+        *,
+        isolation_level: IsolationLevel | None = None,
+        read_only: bool | None = None,
+        deferrable: bool | None = None,
+    ) -> AsyncIterator[AsyncTransaction]:
+        """``async with db.transaction() as tx``: commits when the block ends,
+        rolls back on an exception; ``tx.rollback()`` raises
+        :class:`TransactionRollback` out of the block."""
+        begin_sql = begin(isolation_level, read_only, deferrable)
+        async with self._borrow() as conn:
+            tx = AsyncTransaction(self, conn, None)
+            await _run(conn, begin_sql)
+            try:
+                yield tx
+            except BaseException:
+                if not tx._done:
+                    await _quietly(conn, ROLLBACK)
+                raise
+            finally:
+                tx._done = True
+            await _run(conn, COMMIT)
+
+    async def check_health(self, timeout: float = 3.0) -> bool:
+        """True if the server answers ``SELECT 1`` within ``timeout`` seconds.
+        Never raises."""
+        try:
+            await self.open()
+            async with self.pool.connection(timeout=timeout) as conn:
+                await conn.execute("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        """Close every connection; later statements raise :class:`PgbuildError`."""
+        self._closed = True
+        await self.pool.close()
+
+    async def __aenter__(self) -> AsyncDatabase:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class AsyncTransaction(_AsyncSession):
+    """The async twin of :class:`~pgbuild.Transaction`."""
+
+    def __init__(self, db: AsyncDatabase, conn: AsyncConn, savepoint: str | None) -> None:
+        self._db = db
+        self._conn = conn
+        self._savepoint = savepoint
+        self._done = False
+        self._logger = db._logger
+        self._log_params = db._log_params
+
+    def _connection(self) -> AbstractAsyncContextManager[AsyncConn]:
+        if self._done:
+            raise QueryError(ENDED)
+        return nullcontext(self._conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncTransaction]:
+        """A savepoint: ``async with tx.transaction() as inner``."""
+        if self._done:
+            raise QueryError(ENDED)
+        name = f"pgbuild_asp_{next(_savepoints)}"
+        await _run(self._conn, savepoint(name))
+        inner = AsyncTransaction(self._db, self._conn, name)
+        try:
+            yield inner
+        except BaseException:
+            if not inner._done:
+                await inner._undo()
+            raise
+        finally:
+            inner._done = True
+        await _run(self._conn, release(name))
+
+    async def _undo(self) -> None:
+        for statement in undo(self._savepoint):
+            await _quietly(self._conn, statement)
+
+    async def rollback(self) -> None:
+        """Roll back this transaction (or savepoint) and leave its block by
+        raising :class:`TransactionRollback`."""
+        if self._done:
+            raise QueryError(ENDED)
+        await self._undo()
+        self._done = True
+        raise rolled_back(self._savepoint)
+
+
+async def _run(conn: AsyncConn, statement: pg.Composed | pg.SQL) -> None:
+    try:
+        await conn.execute(statement)
+    except psycopg.Error as exc:
+        raise wrap_error(exc, None, False) from exc
+
+
+async def _quietly(conn: AsyncConn, statement: pg.Composed | pg.SQL) -> None:
+    try:
+        await conn.execute(statement)
+    except psycopg.Error:
+        pass
