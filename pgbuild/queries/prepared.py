@@ -39,15 +39,17 @@ R = TypeVar("R")
 class Prepared(Generic[R, M]):
     """A compiled query whose terminal methods take the placeholder values."""
 
-    __slots__ = ("_compiled", "_executor", "_maker", "_names", "_slots")
+    __slots__ = ("_compiled", "_executor", "_maker", "_names", "_no_rows", "_slots")
 
     def __init__(self, query: Query[R, M]) -> None:
         self._executor: Executor = query._exec()
         self._compiled = query.compile()
+        self._no_rows: QueryError | None = None
+        self._maker = None
         try:
             self._maker = query._maker()
-        except QueryError:
-            self._maker = None  # a write without RETURNING: only execute() applies
+        except QueryError as exc:
+            self._no_rows = exc  # a write without RETURNING: only execute() applies
         self._slots = [(i, p) for i, p in enumerate(self._compiled.params) if isinstance(p, Slot)]
         self._names = frozenset(slot.name for _, slot in self._slots)
 
@@ -78,9 +80,9 @@ class Prepared(Generic[R, M]):
             params[i] = slot.fill(values[slot.name])
         return Compiled(self._compiled.sql, tuple(params), prepare=True)
 
-    def _go(self, finish: Finish, values: dict[str, Any], *, rows: bool = True) -> Any:
-        if rows and self._maker is None and finish is not first_value:
-            raise QueryError("this prepared statement returns no rows: use .execute()")
+    def _go(self, finish: Finish, values: dict[str, Any]) -> Any:
+        if self._no_rows is not None:
+            raise self._no_rows
         maker = self._maker if finish is not first_value else None
         return self._executor._fetch(self._bind(values), maker, finish)
 
