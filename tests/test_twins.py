@@ -90,9 +90,8 @@ def test_transaction_commits_user_session_and_prompt(twin: Twin, db: Database) -
         async with t.transaction(t.db) as tx:
             await t.r(tx.insert(Users).values(user(1)).execute())
             await t.r(tx.insert(Sessions).values({"id": "s1", "user_id": "u1"}).execute())
-            await t.r(
-                tx.insert(Prompts).values({"id": "p1", "session_id": "s1", "user_id": "u1"}).execute()
-            )
+            prompt = {"id": "p1", "session_id": "s1", "user_id": "u1"}
+            await t.r(tx.insert(Prompts).values(prompt).execute())
 
     twin.run(body)
     assert (db.count(Users), db.count(Sessions), db.count(Prompts)) == (1, 1, 1)
