@@ -33,6 +33,7 @@ from ipaddress import (
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 from uuid import UUID
 
+import psycopg
 from psycopg import sql as pg
 from psycopg.types.json import Json, Jsonb
 
@@ -48,7 +49,20 @@ V = TypeVar("V")
 E = TypeVar("E", bound=enum.Enum)
 
 FkAction = Literal["cascade", "restrict", "no action", "set null", "set default"]
-_FK_ACTIONS = {"cascade", "restrict", "no action", "set null", "set default"}
+FK_ACTIONS: dict[str, pg.SQL] = {
+    "cascade": pg.SQL("CASCADE"),
+    "restrict": pg.SQL("RESTRICT"),
+    "no action": pg.SQL("NO ACTION"),
+    "set null": pg.SQL("SET NULL"),
+    "set default": pg.SQL("SET DEFAULT"),
+}
+
+
+def check_fk_action(action: str | None, where: str) -> None:
+    """Reject an unknown ``on_delete``/``on_update`` action, naming it."""
+    if action is not None and action not in FK_ACTIONS:
+        raise SchemaError(f"{where}: unknown foreign key action {action!r}; use one of "
+                          f"{sorted(FK_ACTIONS)}")
 
 
 class _Missing:
@@ -109,10 +123,7 @@ class Column(Expr[T]):
 
     def __set_name__(self, owner: type, attr: str) -> None:
         if self.table is not None:
-            raise SchemaError(
-                f"column {attr!r} of {owner.__name__} is already bound to "
-                f"{self.table.__name__}.{self.attr}; create a new column for each table"
-            )
+            return  # reused in a second table: Table.__init_subclass__ reports it
         object.__setattr__(self, "attr", attr)
         object.__setattr__(self, "table", owner)
 
@@ -125,7 +136,7 @@ class Column(Expr[T]):
     @property
     def db_name(self) -> str:
         """The column's name in the database."""
-        return self.name or self.attr
+        return self.name if self.name is not None else self.attr
 
     def type_name(self) -> str:
         """The SQL type as text, e.g. ``"integer[]"`` (enum names unquoted)."""
@@ -166,15 +177,20 @@ class Column(Expr[T]):
         return value
 
     def load(self, value: Any) -> Any:
-        """Decode a value read from the database (Python enums)."""
-        if value is None or self.enum_type is None or self.enum_type.python is None:
+        """Decode a value read from the database: enum arrays (which psycopg
+        does not know, so they arrive as text) and Python enums."""
+        if value is None or self.enum_type is None:
             return value
+        if self.dims and isinstance(value, str):
+            value = _TEXT_ARRAY.load(value.encode())
         cls = self.enum_type.python
+        if cls is None:
+            return value
         return _map_array(value, cls, self.dims) if self.dims else cls(value)
 
     @property
     def needs_load(self) -> bool:
-        return self.enum_type is not None and self.enum_type.python is not None
+        return self.enum_type is not None and (self.dims > 0 or self.enum_type.python is not None)
 
     def _render(self, ctx: Ctx) -> pg.Composable:
         if self.table is None:
@@ -236,8 +252,7 @@ class Column(Expr[T]):
         The lambda defers the lookup, so tables may reference each other in any order.
         """
         for action in (on_delete, on_update):
-            if action is not None and action not in _FK_ACTIONS:
-                raise SchemaError(f"unknown foreign key action {action!r}")
+            check_fk_action(action, "references()")
         return self._with(fk=ForeignKeyRef(target, on_delete, on_update))  # type: ignore[no-any-return]
 
     @overload
@@ -269,6 +284,11 @@ class Column(Expr[T]):
         if dimensions < 1:
             raise SchemaError("array dimensions must be at least 1")
         return self._with(dims=self.dims + dimensions)  # type: ignore[no-any-return]
+
+
+_TEXT_ARRAY = psycopg.postgres.adapters.get_loader(
+    psycopg.postgres.types["text"].array_oid, psycopg.pq.Format.TEXT
+)(psycopg.postgres.types["text"].array_oid, None)  # type: ignore[misc]
 
 
 def _enum_value(value: Any) -> Any:

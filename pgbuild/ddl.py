@@ -6,20 +6,27 @@ Constraint names follow PostgreSQL's own defaults (``users_pkey``,
 table created here introspects the same as one created by hand.
 
 >>> for statement in create_all([Users, Sessions]):
-...     print(statement.as_string())
+...     print(sql_text(statement))
+
+The statements are escaped like every pgbuild statement (``%`` doubled): run
+them with a parameter list (``conn.execute(stmt, ())``, as ``db.create_tables``
+does), or turn them into plain text with :func:`pgbuild.render.sql_text`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import sql as pg
 
-from pgbuild.columns import Column, PgEnum
+from pgbuild.columns import FK_ACTIONS, Column, FkAction, PgEnum
 from pgbuild.compiler import table_ref
 from pgbuild.errors import SchemaError
-from pgbuild.render import Ctx, ident
+from pgbuild.expressions import Expr
+from pgbuild.naming import NameChooser
+from pgbuild.render import Ctx, Literal, ident
 from pgbuild.table import Check, ForeignKey, Index, PrimaryKey, Table, Unique
 
 COMMA = pg.SQL(", ")
@@ -50,7 +57,7 @@ def enums_of(tables: Iterable[type[Table]]) -> list[PgEnum[Any]]:
 
 def create_enum(enum: PgEnum[Any]) -> pg.Composed:
     """``CREATE TYPE "name" AS ENUM ('a', 'b')``."""
-    labels = COMMA.join(pg.Literal(v) for v in enum.values)
+    labels = COMMA.join(Literal(v) for v in enum.values)
     return pg.SQL("CREATE TYPE {} AS ENUM ({})").format(enum.type_sql(), labels)
 
 
@@ -68,98 +75,109 @@ def _column_def(table: type[Table], col: Column[Any]) -> pg.Composable:
     if col.default_expr is not None:
         parts += [pg.SQL(" DEFAULT "), col.default_expr._render(_ddl_ctx())]
     elif col.has_default and not col.serial and col.identity is None:
-        value = pg.Literal(col.dump(col.default_value))
+        value = Literal(col.dump(col.default_value))
         parts += [pg.SQL(" DEFAULT "), value]
     return pg.Composed(parts)
 
 
-def _constraints(table: type[Table]) -> list[pg.Composable]:
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """A table constraint with its final name: ``kind`` is ``"p"`` (primary
+    key), ``"u"`` (unique), ``"c"`` (check) or ``"f"`` (foreign key), as in
+    ``pg_constraint.contype``."""
+
+    kind: str
+    name: str
+    columns: tuple[Column[Any], ...] = ()
+    check: Expr[bool] | None = None
+    references: tuple[Column[Any], ...] = ()
+    on_delete: FkAction | None = None
+    on_update: FkAction | None = None
+
+
+def constraints(table: type[Table]) -> list[Constraint]:
+    """Every constraint of ``table``, named as PostgreSQL would name it."""
     meta = table.__table__
-    name = meta.name
-    out: list[pg.Composable] = []
+    explicit_names = [e.name for e in meta.extras if getattr(e, "name", None)]
+    names = NameChooser(meta.name, [n for n in explicit_names if n])
+    out: list[Constraint] = []
     pk = meta.primary_key
     if pk:
         explicit = next((e.name for e in meta.extras if isinstance(e, PrimaryKey)), None)
-        out.append(
-            pg.SQL("CONSTRAINT {} PRIMARY KEY ({})").format(
-                ident(explicit or f"{name}_pkey"), _names(pk)
-            )
-        )
+        out.append(Constraint("p", explicit or names.choose([], "pkey"), pk))
     for col in meta.columns:
         if col.is_unique:
-            out.append(
-                pg.SQL("CONSTRAINT {} UNIQUE ({})").format(
-                    ident(f"{name}_{col.db_name}_key"), ident(col.db_name)
-                )
-            )
+            out.append(Constraint("u", names.choose([col.db_name], "key"), (col,)))
         for condition in col.checks:
             expr = condition(col) if callable(condition) else condition
-            out.append(
-                pg.SQL("CONSTRAINT {} CHECK ({})").format(
-                    ident(f"{name}_{col.db_name}_check"), expr._render(_ddl_ctx())
-                )
-            )
+            out.append(Constraint("c", names.choose([col.db_name], "check"), (col,), expr))
     for extra in meta.extras:
         if isinstance(extra, Unique):
-            cname = extra.name or f"{name}_{'_'.join(c.db_name for c in extra.columns)}_key"
-            out.append(
-                pg.SQL("CONSTRAINT {} UNIQUE ({})").format(ident(cname), _names(extra.columns))
-            )
+            cols = extra.columns
+            name = extra.name or names.choose([c.db_name for c in cols], "key")
+            out.append(Constraint("u", name, cols))
         elif isinstance(extra, Check):
-            out.append(
-                pg.SQL("CONSTRAINT {} CHECK ({})").format(
-                    ident(extra.name), extra.condition._render(_ddl_ctx())
-                )
-            )
+            out.append(Constraint("c", extra.name, (), extra.condition))
+    for col in meta.columns:
+        if col.fk is not None:
+            name = names.choose([col.db_name], "fkey")
+            fk = col.fk
+            out.append(Constraint("f", name, (col,), None, (fk.target(),), fk.on_delete, fk.on_update))
+    for extra in meta.extras:
+        if isinstance(extra, ForeignKey):
+            cols = extra.columns
+            name = extra.name or names.choose([c.db_name for c in cols], "fkey")
+            refs = tuple(extra.target())
+            out.append(Constraint("f", name, cols, None, refs, extra.on_delete, extra.on_update))
     return out
+
+
+def _constraint_sql(c: Constraint) -> pg.Composable:
+    name = ident(c.name)
+    if c.kind == "p":
+        return pg.SQL("CONSTRAINT {} PRIMARY KEY ({})").format(name, _names(c.columns))
+    if c.kind == "u":
+        return pg.SQL("CONSTRAINT {} UNIQUE ({})").format(name, _names(c.columns))
+    assert c.check is not None
+    return pg.SQL("CONSTRAINT {} CHECK ({})").format(name, c.check._render(_ddl_ctx()))
 
 
 def create_table(table: type[Table]) -> pg.Composed:
     """``CREATE TABLE`` with columns, primary key, unique and check
     constraints; foreign keys come from :func:`create_foreign_keys`."""
-    body = [_column_def(table, c) for c in table.__table__.columns] + _constraints(table)
+    inline = [_constraint_sql(c) for c in constraints(table) if c.kind != "f"]
+    body = [_column_def(table, c) for c in table.__table__.columns] + inline
     return pg.SQL("CREATE TABLE {} ({})").format(_table_name(table), COMMA.join(body))
-
-
-_FkSpec = tuple[str, Sequence[Column[Any]], Sequence[Column[Any]], Any, Any]
-
-
-def _fk_targets(table: type[Table]) -> list[_FkSpec]:
-    meta = table.__table__
-    out: list[_FkSpec] = []
-    for col in meta.columns:
-        if col.fk is not None:
-            target = col.fk.target()
-            name = f"{meta.name}_{col.db_name}_fkey"
-            out.append((name, [col], [target], col.fk.on_delete, col.fk.on_update))
-    for extra in meta.extras:
-        if isinstance(extra, ForeignKey):
-            targets = list(extra.target())
-            name = extra.name or f"{meta.name}_{'_'.join(c.db_name for c in extra.columns)}_fkey"
-            out.append((name, extra.columns, targets, extra.on_delete, extra.on_update))
-    return out
 
 
 def create_foreign_keys(table: type[Table]) -> list[pg.Composed]:
     """``ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY`` for each reference."""
     out = []
-    for name, cols, targets, on_delete, on_update in _fk_targets(table):
-        if len(cols) != len(targets):
-            raise SchemaError(f"foreign key {name}: {len(cols)} columns reference {len(targets)}")
-        owners = {t.table for t in targets}
+    for c in constraints(table):
+        if c.kind != "f":
+            continue
+        if len(c.columns) != len(c.references):
+            raise SchemaError(
+                f"foreign key {c.name}: {len(c.columns)} columns reference {len(c.references)}"
+            )
+        owners = {t.table for t in c.references}
         if len(owners) != 1 or None in owners:
-            raise SchemaError(f"foreign key {name}: referenced columns must be of one table")
+            raise SchemaError(f"foreign key {c.name}: referenced columns must be of one table")
         (owner,) = owners
         assert owner is not None
         clause: list[pg.Composable] = [
             pg.SQL("ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})").format(
-                _table_name(table), ident(name), _names(cols), _table_name(owner), _names(targets)
+                _table_name(table),
+                ident(c.name),
+                _names(c.columns),
+                _table_name(owner),
+                _names(c.references),
             )
         ]
-        if on_delete:
-            clause.append(pg.SQL(" ON DELETE " + on_delete.upper()))
-        if on_update:
-            clause.append(pg.SQL(" ON UPDATE " + on_update.upper()))
+        if c.on_delete:
+            clause += [pg.SQL(" ON DELETE "), FK_ACTIONS[c.on_delete]]
+        if c.on_update:
+            clause += [pg.SQL(" ON UPDATE "), FK_ACTIONS[c.on_update]]
         out.append(pg.Composed(clause))
     return out
 

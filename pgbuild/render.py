@@ -2,6 +2,11 @@
 
 Nodes turn themselves into psycopg composables with :meth:`Ctx.param` for
 values and :func:`ident` for names; nothing else produces SQL text.
+
+Every statement pgbuild renders has each literal ``%`` doubled (in names,
+quoted literals and raw text), because it always runs with a parameter list
+that psycopg scans for ``%s``; :func:`sql_text` gives the text as PostgreSQL
+should see it, for printing or writing to a file.
 """
 
 from __future__ import annotations
@@ -27,6 +32,13 @@ class Ident(pg.Identifier):
 def ident(*names: str) -> pg.Composable:
     """A (possibly qualified) identifier, quoted by psycopg."""
     return Ident(*names)
+
+
+class Literal(pg.Literal):
+    """A quoted literal (DDL only), with ``%`` doubled like all statement text."""
+
+    def as_bytes(self, context: Any = None) -> bytes:
+        return super().as_bytes(context).replace(b"%", b"%%")
 
 
 def literal_sql(text: str) -> pg.SQL:
@@ -58,6 +70,11 @@ class Ctx:
 
     def param(self, value: Any) -> pg.Composable:
         if self.inline:
-            return pg.Literal(value)
+            return Literal(value)
         self.params.append(value)
         return PLACEHOLDER
+
+
+def sql_text(statement: pg.Composable, context: Any = None) -> str:
+    """A parameterless statement as plain SQL text (``%%`` back to ``%``)."""
+    return statement.as_string(context).replace("%%", "%")

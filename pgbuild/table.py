@@ -15,13 +15,17 @@ instance of ``Users`` is a row (``row.email``).
 
 from __future__ import annotations
 
+import dataclasses
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
-from pgbuild.columns import Column, FkAction
+from pgbuild.columns import Column, FkAction, check_fk_action
 from pgbuild.errors import SchemaError
 from pgbuild.expressions import Expr
+
+TT = TypeVar("TT", bound="Table")
 
 _MAX_IDENT = 63
 IndexMethod = Literal["btree", "hash", "gin", "gist", "spgist", "brin", "hnsw", "ivfflat"]
@@ -136,6 +140,8 @@ def foreign_key(
     name: str | None = None,
 ) -> ForeignKey:
     """A composite foreign key, for ``__constraints__``."""
+    for action in (on_delete, on_update):
+        check_fk_action(action, f"foreign_key({', '.join(c.attr or '?' for c in columns)})")
     return ForeignKey(tuple(columns), references, on_delete, on_update, name)
 
 
@@ -182,17 +188,30 @@ class Table:
 
     __table__: ClassVar[TableMeta]
     __alias__: ClassVar[str]
+    # The class whose instances are this table's rows: itself, or for an
+    # alias(...) the aliased table.
+    __row_class__: ClassVar[type[Table]]
     __indexes__: ClassVar[tuple[Extra, ...]] = ()
     __constraints__: ClassVar[tuple[Extra, ...]] = ()
 
     def __init_subclass__(cls, *, name: str | None = None, schema: str | None = None) -> None:
         super().__init_subclass__()
-        table_name = check_identifier(name or cls.__name__.lower(), f"table {cls.__name__}")
+        default_name = cls.__name__.lower()
+        table_name = check_identifier(
+            default_name if name is None else name, f"table {cls.__name__}"
+        )
         if schema is not None:
             check_identifier(schema, f"schema of table {table_name}")
         columns = tuple(v for v in vars(cls).values() if isinstance(v, Column))
         if not columns:
             raise SchemaError(f"table {table_name} declares no columns")
+        for attr, col in vars(cls).items():
+            if isinstance(col, Column) and (col.table is not cls or col.attr != attr):
+                owner = col.table.__name__ if col.table is not None else "?"
+                raise SchemaError(
+                    f"column {attr!r} of {cls.__name__} is already {owner}.{col.attr}; "
+                    "create a new column for each table"
+                )
         seen: dict[str, str] = {}
         for col in columns:
             check_identifier(col.db_name, f"column {cls.__name__}.{col.attr}")
@@ -214,6 +233,7 @@ class Table:
             table_name, schema, columns, {c.attr: c for c in columns}, extras
         )
         cls.__alias__ = table_name
+        cls.__row_class__ = cls
 
     def __init__(self, **values: Any) -> None:
         """A row built in Python: ``Users(id="u1", email="a@b.c")``."""
@@ -237,3 +257,36 @@ class Table:
     def to_dict(self) -> dict[str, Any]:
         """The row's values by attribute name."""
         return dict(self.__dict__)
+
+
+def alias(table: type[TT], name: str) -> type[TT]:
+    """The same table under another name, for self-joins and joining a table twice::
+
+        inviter = alias(Users, "inviter")
+        db.select(Users.email, inviter.email).from_(Users)
+          .left_join(inviter, eq(Users.invited_by, inviter.id))
+
+    Its columns render as ``"inviter"."id"`` and it appears in ``FROM`` as
+    ``"claude_code_users" AS "inviter"``; whole rows selected through it are
+    rows of ``table``.
+    """
+    check_identifier(name, f"alias of table {table.__table__.name}")
+    meta = table.__table__
+    # Fresh, unbound copies of the columns: assigning them in the new class
+    # body binds them to the alias, so they render with its name.
+    copies = {c.attr: dataclasses.replace(c, attr="", table=None) for c in meta.columns}
+    keys = tuple(copies[c.attr] for c in meta.primary_key)
+
+    def body(ns: dict[str, Any]) -> None:
+        ns.update(copies)
+        ns["__constraints__"] = (PrimaryKey(keys),) if keys else ()
+
+    cls: type[TT] = types.new_class(
+        f"alias({table.__name__}, {name!r})",
+        (table,),
+        {"name": meta.name, "schema": meta.schema},
+        body,
+    )
+    cls.__alias__ = name
+    cls.__row_class__ = table.__row_class__
+    return cls
