@@ -8,22 +8,31 @@ are reused.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql as pg
 
 from pgbuild.columns import Column
-from pgbuild.expressions import Expr, OrderBy, _operand
+from pgbuild.expressions import Expr, OrderBy, Placeholder, _operand
+from pgbuild.queries.subquery import Subquery
 from pgbuild.render import Ctx, ident
 from pgbuild.table import Table
 
 if TYPE_CHECKING:
     from pgbuild.queries.delete import Delete
     from pgbuild.queries.insert import Insert, OnConflict
-    from pgbuild.queries.select import Select
+    from pgbuild.queries.select import Lock, Select
+    from pgbuild.queries.setops import Compound
 
 COMMA = pg.SQL(", ")
+
+# The CTEs visible while a statement renders. A subquery in FROM that names
+# one of them renders as a reference ("recent"), any other as a derived table.
+# Nested selects render through Expr._render(ctx), which carries no scope, so
+# the scope lives here for the duration of one (synchronous) render.
+_CTE_SCOPE: ContextVar[tuple[Subquery[Any], ...]] = ContextVar("pgbuild_cte_scope", default=())
 
 
 def table_ref(table: type[Table]) -> pg.Composable:
@@ -48,16 +57,44 @@ def select_list(fields: Sequence[Expr[Any]] | dict[str, Expr[Any]], ctx: Ctx) ->
     return _list(fields, ctx)
 
 
+def with_clause(
+    ctes: Sequence[Subquery[Any]], ctx: Ctx, body: Callable[[], pg.Composable]
+) -> pg.Composable:
+    """``WITH "a" AS (...), "b" AS (...) <body>``; each CTE sees the ones before it."""
+    if not ctes:
+        return body()
+    token = _CTE_SCOPE.set(_CTE_SCOPE.get())
+    try:
+        items = []
+        for cte in ctes:
+            items.append(pg.SQL("{} AS {}").format(ident(cte._name), cte._render_query(ctx)))
+            _CTE_SCOPE.set((*_CTE_SCOPE.get(), cte))
+        return pg.Composed([pg.SQL("WITH "), COMMA.join(items), pg.SQL(" "), body()])
+    finally:
+        _CTE_SCOPE.reset(token)
+
+
 def render_select(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
-    parts: list[pg.Composable] = [pg.SQL("SELECT DISTINCT " if q._distinct else "SELECT ")]
+    return with_clause(q._ctes, ctx, lambda: _select_body(q, ctx))
+
+
+def _select_body(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
+    parts: list[pg.Composable] = [pg.SQL("SELECT ")]
+    if q._distinct_on:
+        parts.append(pg.SQL("DISTINCT ON ({}) ").format(_list(q._distinct_on, ctx)))
+    elif q._distinct:
+        parts.append(pg.SQL("DISTINCT "))
     parts.append(select_list(q._selected(), ctx))
     if q._from is not None:
         parts += [pg.SQL(" FROM "), _source(q._from, ctx)]
     for join in q._joins:
-        parts.append(pg.SQL(f" {join.kind} JOIN "))
+        lateral = "LATERAL " if join.lateral else ""
+        parts.append(pg.SQL(f" {join.kind} JOIN {lateral}"))
         parts.append(_source(join.source, ctx))
         if join.on is not None:
             parts += [pg.SQL(" ON "), join.on._render(ctx)]
+        elif join.lateral and join.kind != "CROSS":
+            parts.append(pg.SQL(" ON true"))
     if q._where is not None:
         parts += [pg.SQL(" WHERE "), q._where._render(ctx)]
     if q._group_by:
@@ -70,12 +107,86 @@ def render_select(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
         parts += [pg.SQL(" LIMIT "), _operand(q._limit, ctx, None)]
     if q._offset is not None:
         parts += [pg.SQL(" OFFSET "), _operand(q._offset, ctx, None)]
+    parts += [_lock(lock) for lock in q._locks]
     return pg.Composed(parts)
+
+
+_STRENGTH = {
+    "update": "UPDATE",
+    "no key update": "NO KEY UPDATE",
+    "share": "SHARE",
+    "key share": "KEY SHARE",
+}
+
+
+def _lock(lock: Lock) -> pg.Composable:
+    parts: list[pg.Composable] = [pg.SQL(" FOR " + _STRENGTH[lock.strength])]
+    if lock.of:
+        parts += [pg.SQL(" OF "), COMMA.join(ident(t.__alias__) for t in lock.of)]
+    if lock.nowait:
+        parts.append(pg.SQL(" NOWAIT"))
+    elif lock.skip_locked:
+        parts.append(pg.SQL(" SKIP LOCKED"))
+    return pg.Composed(parts)
+
+
+_SET_OPS = {
+    "union": "UNION",
+    "union all": "UNION ALL",
+    "intersect": "INTERSECT",
+    "intersect all": "INTERSECT ALL",
+    "except": "EXCEPT",
+    "except all": "EXCEPT ALL",
+}
+
+
+def render_compound(q: Compound[Any, Any], ctx: Ctx) -> pg.Composable:
+    return with_clause(q._ctes, ctx, lambda: _compound_body(q, ctx))
+
+
+def _compound_body(q: Compound[Any, Any], ctx: Ctx) -> pg.Composable:
+    parts: list[pg.Composable] = [
+        _member(q._left, ctx, q._op, left=True),
+        pg.SQL(" " + _SET_OPS[q._op] + " "),
+        _member(q._right, ctx, q._op, left=False),
+    ]
+    # ORDER BY of a compound names output columns, so columns render bare.
+    if q._order_by:
+        parts += [pg.SQL(" ORDER BY "), _list(q._order_by, ctx.unqualified())]
+    if q._limit is not None:
+        parts += [pg.SQL(" LIMIT "), _operand(q._limit, ctx, None)]
+    if q._offset is not None:
+        parts += [pg.SQL(" OFFSET "), _operand(q._offset, ctx, None)]
+    return pg.Composed(parts)
+
+
+def _binds(op: str) -> int:
+    """INTERSECT binds tighter than UNION and EXCEPT."""
+    return 2 if op.startswith("intersect") else 1
+
+
+def _member(q: Any, ctx: Ctx, op: str, *, left: bool) -> pg.Composable:
+    """A set operation's operand, parenthesized unless SQL's own precedence
+    already groups it as built: ``a.union(b).intersect(c)`` stays
+    ``(a UNION b) INTERSECT c``, ``union(a, b, c)`` reads ``a UNION b UNION c``."""
+    from pgbuild.queries.select import Select
+    from pgbuild.queries.setops import Compound
+
+    own_clauses = q._order_by or q._limit is not None or q._offset is not None
+    if isinstance(q, Select) and not (own_clauses or q._locks or q._ctes):
+        return _select_body(q, ctx)
+    if isinstance(q, Compound) and left and not own_clauses and _binds(q._op) >= _binds(op):
+        return _compound_body(q, ctx)
+    return q._render(ctx)  # type: ignore[no-any-return]
 
 
 def _source(source: Any, ctx: Ctx) -> pg.Composable:
     if isinstance(source, type) and issubclass(source, Table):
         return table_ref(source)
+    if isinstance(source, Subquery):
+        if any(cte is source for cte in _CTE_SCOPE.get()):
+            return ident(source._name)
+        return pg.SQL("{} AS {}").format(source._render_query(ctx), ident(source._name))
     return source._render(ctx)  # type: ignore[no-any-return]
 
 
@@ -94,12 +205,16 @@ def _assignments(values: dict[Column[Any], Any], ctx: Ctx) -> pg.Composable:
 
 def _value(col: Column[Any], value: Any, ctx: Ctx) -> pg.Composable:
     rendered = _operand(value, ctx, col)
-    if col.cast_params and not isinstance(value, Expr):
+    if col.cast_params and (not isinstance(value, Expr) or isinstance(value, Placeholder)):
         return pg.SQL("{}::{}").format(rendered, col.type_sql())
     return rendered
 
 
 def render_insert(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
+    return with_clause(q._ctes, ctx, lambda: _insert_body(q, ctx))
+
+
+def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
     table = q._table
     parts: list[pg.Composable] = [pg.SQL("INSERT INTO "), table_ref(table)]
     rows = q._rows
@@ -146,6 +261,10 @@ def _on_conflict(c: OnConflict, ctx: Ctx) -> pg.Composable:
 
 
 def render_update(q: Any, ctx: Ctx) -> pg.Composable:
+    return with_clause(q._ctes, ctx, lambda: _update_body(q, ctx))
+
+
+def _update_body(q: Any, ctx: Ctx) -> pg.Composable:
     parts: list[pg.Composable] = [
         pg.SQL("UPDATE "),
         table_ref(q._table),
@@ -161,6 +280,10 @@ def render_update(q: Any, ctx: Ctx) -> pg.Composable:
 
 
 def render_delete(q: Delete[Any, Any], ctx: Ctx) -> pg.Composable:
+    return with_clause(q._ctes, ctx, lambda: _delete_body(q, ctx))
+
+
+def _delete_body(q: Delete[Any, Any], ctx: Ctx) -> pg.Composable:
     parts: list[pg.Composable] = [pg.SQL("DELETE FROM "), table_ref(q._table)]
     if q._where is not None:
         parts += [pg.SQL(" WHERE "), q._where._render(ctx)]

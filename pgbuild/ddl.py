@@ -122,7 +122,8 @@ def constraints(table: type[Table]) -> list[Constraint]:
         if col.fk is not None:
             name = names.choose([col.db_name], "fkey")
             fk = col.fk
-            out.append(Constraint("f", name, (col,), None, (fk.target(),), fk.on_delete, fk.on_update))
+            target = (fk.target(),)
+            out.append(Constraint("f", name, (col,), None, target, fk.on_delete, fk.on_update))
     for extra in meta.extras:
         if isinstance(extra, ForeignKey):
             cols = extra.columns

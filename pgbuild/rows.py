@@ -125,7 +125,8 @@ class JoinedRow:
         except KeyError:
             raise AttributeError(f"joined row has no table {name!r}") from None
 
-    def __getitem__(self, table: type[Table] | str) -> Any:
+    def __getitem__(self, table: Any) -> Any:
+        """``row[Sessions]``, ``row[alias]``, ``row[subquery]`` or ``row["name"]``."""
         return self._tables[table if isinstance(table, str) else table.__alias__]
 
     def __eq__(self, other: object) -> bool:
@@ -137,25 +138,24 @@ class JoinedRow:
         return "JoinedRow(" + ", ".join(f"{k}={v!r}" for k, v in self._tables.items()) + ")"
 
 
-def joined_maker(parts: Sequence[tuple[str, type[Table], Sequence[Column[Any]]]]) -> Maker:
-    """One row object per table; a table whose key columns are all NULL (no
-    match in an outer join) is ``None``."""
+def joined_maker(parts: Sequence[tuple[str, Maker | None, int, Sequence[int]]]) -> Maker:
+    """A :class:`JoinedRow` maker from one ``(name, maker, width, key
+    positions)`` per source, in select-list order; a source whose key
+    positions are all NULL (an outer join found nothing) is ``None``."""
     plan = []
     start = 0
-    for alias, cls, columns in parts:
-        make_table = table_maker(cls, columns)
-        key_cols = cls.__table__.primary_key or tuple(columns)
-        key_idx = [start + list(columns).index(c) for c in key_cols]
-        plan.append((alias, make_table, start, start + len(columns), key_idx))
-        start += len(columns)
+    for name, make, width, keys in parts:
+        plan.append((name, make, start, start + width, [start + k for k in keys]))
+        start += width
 
-    def make(values: Sequence[Any]) -> Any:
+    def joined(values: Sequence[Any]) -> Any:
         tables: dict[str, Any] = {}
-        for alias, make_table, lo, hi, key_idx in plan:
-            if all(values[i] is None for i in key_idx):
-                tables[alias] = None
+        for name, make, lo, hi, keys in plan:
+            if all(values[i] is None for i in keys):
+                tables[name] = None
             else:
-                tables[alias] = make_table(values[lo:hi])
+                part = values[lo:hi]
+                tables[name] = make(part) if make is not None else tuple(part)
         return JoinedRow(tables)
 
-    return make
+    return joined

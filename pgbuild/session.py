@@ -26,13 +26,16 @@ from pgbuild.expressions import Compiled, Expr, count
 from pgbuild.queries.base import Async, Finish, M, Query, Sync
 from pgbuild.queries.delete import Delete
 from pgbuild.queries.insert import Insert
-from pgbuild.queries.select import SelectFields, SelectTables
+from pgbuild.queries.select import SelectFields, SelectTables, start_select
 from pgbuild.queries.update import Update
 from pgbuild.rows import Maker, Row
 from pgbuild.table import Table
 
 if TYPE_CHECKING:
+    from pgbuild.queries.cte import With
     from pgbuild.queries.relational import RelationalQuery
+    from pgbuild.queries.select import On
+    from pgbuild.queries.subquery import Subquery
 
 TT = TypeVar("TT", bound=Table)
 A = TypeVar("A")
@@ -154,11 +157,55 @@ class Session(Generic[M]):
 
         >>> db.select().from_(Users).where(eq(Users.id, "u1")).first()
         """
-        return _select(self, fields, named, distinct=False)
+        return start_select(self, fields, named)
 
     def select_distinct(self, *fields: Expr[Any], **named: Expr[Any]) -> Any:
         """``SELECT DISTINCT``, with the same shapes as :meth:`select`."""
-        return _select(self, fields, named, distinct=True)
+        return start_select(self, fields, named, distinct=True)
+
+    @overload
+    def select_distinct_on(self, on: On, /) -> SelectTables[M]: ...
+    @overload
+    def select_distinct_on(self, on: On, a: Expr[A], /) -> SelectFields[tuple[A], M]: ...
+    @overload
+    def select_distinct_on(
+        self, on: On, a: Expr[A], b: Expr[B], /
+    ) -> SelectFields[tuple[A, B], M]: ...
+    @overload
+    def select_distinct_on(
+        self, on: On, a: Expr[A], b: Expr[B], c: Expr[C], /
+    ) -> SelectFields[tuple[A, B, C], M]: ...
+    @overload
+    def select_distinct_on(
+        self, on: On, a: Expr[A], b: Expr[B], c: Expr[C], d: Expr[D], /
+    ) -> SelectFields[tuple[A, B, C, D], M]: ...
+    @overload
+    def select_distinct_on(
+        self, on: On, /, *fields: Expr[Any]
+    ) -> SelectFields[tuple[Any, ...], M]: ...
+    @overload
+    def select_distinct_on(self, on: On, /, **named: Expr[Any]) -> SelectFields[Any, M]: ...
+    def select_distinct_on(self, on: On, /, *fields: Expr[Any], **named: Expr[Any]) -> Any:
+        """``SELECT DISTINCT ON (on) ...``: the first row of each group of equal
+        ``on`` values, in ``order_by`` order; ``on`` is one expression or a list.
+        Fields as in :meth:`select`.
+
+        >>> db.select_distinct_on(Sessions.user_id).from_(Sessions)
+        ...   .order_by(Sessions.user_id, desc(Sessions.created_at)).all()
+        """
+        return start_select(self, fields, named, distinct_on=on)
+
+    def with_(self, *ctes: Subquery[Any]) -> With[M]:
+        """``WITH name AS (...)``: named queries (``q.as_("name")``) that the
+        following select, insert, update or delete can use as tables.
+
+        >>> recent = db.select(Sessions.user_id).from_(Sessions).as_("recent")
+        >>> db.with_(recent).select().from_(Users)
+        ...   .where(in_(Users.id, db.select(recent.user_id).from_(recent))).all()
+        """
+        from pgbuild.queries.cte import With, check_ctes
+
+        return With(self, check_ctes(ctes))
 
     def insert(self, table: type[TT]) -> Insert[TT, M]:
         """``INSERT INTO table``: ``db.insert(Users).values({...}).returning().one()``."""
@@ -206,7 +253,8 @@ class Session(Generic[M]):
                 maker = statement._maker()
             except QueryError:
                 maker = None  # a write without RETURNING: no rows, only a count
-            return self._result(statement.compile(), None if maker is None else const_factory(maker))
+            factory = None if maker is None else const_factory(maker)
+            return self._result(statement.compile(), factory)
         if not isinstance(statement, Expr):
             raise QueryError(f"execute() takes sql(...) or a query, not {type(statement).__name__}")
         return self._result(statement.compile(), _raw_row_factory)
@@ -231,18 +279,6 @@ def _count(rows: list[Any], compiled: Compiled) -> int:
 def const_factory(maker: Maker) -> Any:
     """A psycopg row factory that always uses ``maker``."""
     return lambda _cursor: maker
-
-
-def _select(
-    session: Session[Any], fields: tuple[Expr[Any], ...], named: dict[str, Expr[Any]], *, distinct: bool
-) -> Any:
-    if fields and named:
-        raise QueryError("select(): give columns or keyword fields, not both")
-    if named:
-        return SelectFields(session, named, distinct)
-    if fields:
-        return SelectFields(session, fields, distinct)
-    return SelectTables(session, distinct)
 
 
 def wrap_error(exc: psycopg.Error, compiled: Compiled | None, log_params: bool) -> PgbuildError:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from psycopg import sql as pg
 
 from pgbuild.compiler import render_delete
 from pgbuild.expressions import Expr, and_
 from pgbuild.queries.base import M, WriteQuery
+from pgbuild.queries.subquery import Subquery
 from pgbuild.render import Ctx
 from pgbuild.table import Table
 
@@ -22,6 +23,7 @@ class Delete(WriteQuery[TT, M]):
     as in SQL."""
 
     _where: Expr[bool] | None = None
+    _ctes: tuple[Subquery[Any], ...] = ()
 
     def where(self, condition: Expr[bool] | None) -> Delete[TT, M]:
         """Which rows; calling it again ANDs the conditions."""

@@ -18,6 +18,7 @@ from pgbuild.compiler import render_insert
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Expr
 from pgbuild.queries.base import M, Query, WriteQuery
+from pgbuild.queries.subquery import Subquery
 from pgbuild.render import Ctx
 from pgbuild.table import Table
 
@@ -66,6 +67,7 @@ class Insert(WriteQuery[TT, M]):
     _source: Any = None
     _source_columns: tuple[Column[Any], ...] = ()
     _conflict: OnConflict | None = None
+    _ctes: tuple[Subquery[Any], ...] = ()
 
     def values(self, rows: RowValues | Sequence[RowValues]) -> Insert[TT, M]:
         """One row (a dict or a row object) or a list of rows.
@@ -89,15 +91,40 @@ class Insert(WriteQuery[TT, M]):
                     )
         return self._replace(_rows=normalised, _source=None)
 
-    def select(self, query: Query[Any, Any], columns: Sequence[Column[Any]] | None = None) -> Insert[TT, M]:
-        """``INSERT INTO table (columns) SELECT ...``; columns default to the
-        select's column fields."""
+    def select(
+        self, query: Query[Any, Any], columns: Sequence[Column[Any] | str] | None = None
+    ) -> Insert[TT, M]:
+        """``INSERT INTO table (columns) SELECT ...`` (a select or a set operation).
+
+        Without ``columns``, each selected field names its target column: a
+        column by its attribute name, ``x.as_("name")`` by its label, a keyword
+        field (``select(user_id=Users.id, ...)``) by its keyword::
+
+            db.insert(AuditLogs).select(
+                db.select(id=sql("'log_' || {i}", i=Users.id), user_id=Users.id,
+                          action=sql("'import'"), table_name=sql("'users'")).from_(Users)
+            ).execute()
+        """
+        name = self._table.__table__.name
+        outputs = getattr(query, "_outputs", None)
+        if not callable(outputs):
+            raise QueryError(f"insert into {name}: .select() takes a select or a set operation")
+        fields = outputs()
         if columns is None:
-            fields = getattr(query, "_fields", None)
-            if not isinstance(fields, tuple) or not all(isinstance(f, Column) for f in fields):
-                raise QueryError("insert(...).select(q): pass columns= for q's fields")
-            columns = [column_of(self._table, f.attr) for f in fields]
-        return self._replace(_source=query, _source_columns=tuple(columns), _rows=())
+            unnamed = [i for i, f in enumerate(fields) if f.attr is None]
+            if unnamed:
+                raise QueryError(
+                    f"insert into {name}: field {unnamed[0]} of the select has no name; "
+                    "label it (.as_(...) or a keyword field) or pass columns="
+                )
+            columns = [f.attr for f in fields if f.attr is not None]
+        targets = tuple(column_of(self._table, c.attr if isinstance(c, Column) else c)
+                        for c in columns)
+        if len(targets) != len(fields):
+            raise QueryError(
+                f"insert into {name}: {len(targets)} columns but the select gives {len(fields)}"
+            )
+        return self._replace(_source=query, _source_columns=targets, _rows=())
 
     def on_conflict_do_nothing(
         self,

@@ -14,6 +14,7 @@ from pgbuild.errors import QueryError
 from pgbuild.expressions import Expr, and_
 from pgbuild.queries.base import M, WriteQuery
 from pgbuild.queries.insert import normalise_row
+from pgbuild.queries.subquery import Subquery
 from pgbuild.render import Ctx
 from pgbuild.table import Table
 
@@ -28,6 +29,7 @@ class Update(WriteQuery[TT, M]):
     _set: dict[Column[Any], Any] = dataclasses.field(default_factory=dict)
     _from: tuple[Any, ...] = ()
     _where: Expr[bool] | None = None
+    _ctes: tuple[Subquery[Any], ...] = ()
 
     def set(self, values: Mapping[str, Any] | Mapping[Column[Any], Any]) -> Update[TT, M]:
         """Columns to assign: plain values (bound) or expressions
@@ -36,7 +38,12 @@ class Update(WriteQuery[TT, M]):
         return self._replace(_set={**self._set, **assignments})
 
     def from_(self, *sources: Any) -> Update[TT, M]:
-        """``UPDATE ... FROM other``: join other tables into the update."""
+        """``UPDATE ... FROM other``: join other tables (aliases, subqueries)
+        into the update; relate them to the target in ``where``::
+
+            db.update(Users).set({"name": Staff.name}).from_(Staff)
+              .where(eq(Users.id, Staff.user_id))
+        """
         return self._replace(_from=(*self._from, *sources))
 
     def where(self, condition: Expr[bool] | None) -> Update[TT, M]:

@@ -14,7 +14,6 @@ from pgbuild import (
     Database,
     Expr,
     JoinedRow,
-    Table,
     avg,
     count,
     desc,
@@ -30,7 +29,6 @@ from pgbuild import (
     pg_enum,
     serial,
     text,
-    timestamp,
 )
 from schema import Sessions, UserMetadata, Users
 
@@ -78,7 +76,9 @@ def rows(db: Database, user: Users) -> None:
         list[tuple[str]],
     )
     assert_type(db.update(Users).set({"name": "n"}).returning().all(), list[Users])
-    assert_type(db.delete(Users).returning(Users.id, Users.name).all(), list[tuple[str, str | None]])
+    assert_type(
+        db.delete(Users).returning(Users.id, Users.name).all(), list[tuple[str, str | None]]
+    )
     assert_type(db.insert(Users).values({"id": "u", "email": "e"}).execute(), int)
 
     # -- expressions
@@ -103,5 +103,5 @@ def rows(db: Database, user: Users) -> None:
     gte(Users.created_at, "yesterday")  # type: ignore[misc]
     like(Users.created_at, "%")  # type: ignore[arg-type]
     in_(Users.id, [1, 2])  # type: ignore[misc]
-    user.nonexistent  # type: ignore[attr-defined]
-    Users.nonexistent  # type: ignore[attr-defined]
+    print(user.nonexistent)  # type: ignore[attr-defined]
+    print(Users.nonexistent)  # type: ignore[attr-defined]
