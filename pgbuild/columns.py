@@ -196,7 +196,8 @@ class Column(Expr[T]):
         if self.table is None:
             raise SchemaError(f"column {self.name or '?'} is not part of a table")
         if ctx.qualify:
-            return ident(self.table.__alias__, self.db_name)
+            name = self.table.__alias__
+            return ident(ctx.aliases.get(name, name), self.db_name)
         return ident(self.db_name)
 
     # -- modifiers

@@ -9,7 +9,6 @@ are reused.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql as pg
@@ -30,11 +29,6 @@ COMMA = pg.SQL(", ")
 
 # The CTEs visible while a statement renders. A subquery in FROM that names
 # one of them renders as a reference ("recent"), any other as a derived table.
-# Nested selects render through Expr._render(ctx), which carries no scope, so
-# the scope lives here for the duration of one (synchronous) render.
-_CTE_SCOPE: ContextVar[tuple[Subquery[Any], ...]] = ContextVar("pgbuild_cte_scope", default=())
-
-
 def table_ref(table: type[Table]) -> pg.Composable:
     """``"schema"."name"``, plus ``AS "alias"`` when the table is aliased."""
     meta = table.__table__
@@ -63,15 +57,15 @@ def with_clause(
     """``WITH "a" AS (...), "b" AS (...) <body>``; each CTE sees the ones before it."""
     if not ctes:
         return body()
-    token = _CTE_SCOPE.set(_CTE_SCOPE.get())
+    outer = ctx.ctes
     try:
         items = []
         for cte in ctes:
             items.append(pg.SQL("{} AS {}").format(ident(cte._name), cte._render_query(ctx)))
-            _CTE_SCOPE.set((*_CTE_SCOPE.get(), cte))
+            ctx.ctes = (*ctx.ctes, cte)
         return pg.Composed([pg.SQL("WITH "), COMMA.join(items), pg.SQL(" "), body()])
     finally:
-        _CTE_SCOPE.reset(token)
+        ctx.ctes = outer
 
 
 def render_select(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
@@ -184,7 +178,7 @@ def _source(source: Any, ctx: Ctx) -> pg.Composable:
     if isinstance(source, type) and issubclass(source, Table):
         return table_ref(source)
     if isinstance(source, Subquery):
-        if any(cte is source for cte in _CTE_SCOPE.get()):
+        if any(cte is source for cte in ctx.ctes):
             return ident(source._name)
         return pg.SQL("{} AS {}").format(source._render_query(ctx), ident(source._name))
     return source._render(ctx)  # type: ignore[no-any-return]

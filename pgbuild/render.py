@@ -11,6 +11,7 @@ should see it, for printing or writing to a file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from psycopg import sql as pg
@@ -53,19 +54,38 @@ class Ctx:
     (DDL, ``ON CONFLICT`` targets, ``SET`` targets).
     ``inline``: render values as quoted literals instead of parameters; only
     DDL does this, because the server takes no parameters there.
+    ``ctes``: the named queries (``WITH``) in scope, referred to by name.
+    ``aliases``: tables whose columns render under another name (relational
+    queries give each nesting level its own alias).
     """
 
-    __slots__ = ("inline", "params", "qualify")
+    __slots__ = ("aliases", "ctes", "inline", "params", "qualify")
 
     def __init__(self, *, qualify: bool = True, inline: bool = False) -> None:
         self.params: list[Any] = []
         self.qualify = qualify
         self.inline = inline
+        self.ctes: tuple[Any, ...] = ()
+        self.aliases: Mapping[str, str] = {}
 
     def unqualified(self) -> Ctx:
         """A context sharing these parameters that renders bare column names."""
-        other = Ctx(qualify=False, inline=self.inline)
+        other = self._copy()
+        other.qualify = False
+        return other
+
+    def rebased(self, aliases: Mapping[str, str]) -> Ctx:
+        """A context sharing these parameters that renders the columns of the
+        tables in ``aliases`` (table reference → alias) under the alias."""
+        other = self._copy()
+        other.aliases = {**self.aliases, **aliases}
+        return other
+
+    def _copy(self) -> Ctx:
+        other = Ctx(qualify=self.qualify, inline=self.inline)
         other.params = self.params
+        other.ctes = self.ctes
+        other.aliases = self.aliases
         return other
 
     def param(self, value: Any) -> pg.Composable:

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, TypedDict
 
-from pgbuild import Table, index, jsonb, text, timestamp
+from pgbuild import Table, index, jsonb, many, one, relations, text, timestamp
 
 
 class UserMetadata(TypedDict, total=False):
@@ -31,6 +31,9 @@ class Sessions(Table, name="claude_code_sessions"):
     created_at = timestamp().default_now().not_null()
     last_active_at = timestamp().default_now().not_null()
 
+    # Relational queries look sessions up by user: index the foreign key.
+    __indexes__ = (index("idx_sessions_user_id").on(user_id),)
+
 
 class Prompts(Table, name="claude_code_prompts"):
     id = text().primary_key()
@@ -38,6 +41,8 @@ class Prompts(Table, name="claude_code_prompts"):
     user_id = text().not_null().references(lambda: Users.id, on_delete="cascade")
     content = text()
     created_at = timestamp().default_now().not_null()
+
+    __indexes__ = (index("idx_prompts_session_id").on(session_id),)
 
 
 class AuditLogs(Table, name="audit_logs"):
@@ -51,5 +56,17 @@ class AuditLogs(Table, name="audit_logs"):
 
 
 TABLES = (Users, Sessions, Prompts, AuditLogs)
+
+users_relations = relations(Users, sessions=many(Sessions))
+sessions_relations = relations(
+    Sessions,
+    user=one(Users, fields=[Sessions.user_id], references=[Users.id]),
+    prompts=many(Prompts),
+)
+prompts_relations = relations(
+    Prompts,
+    session=one(Sessions, fields=[Prompts.session_id], references=[Sessions.id]),
+    user=one(Users, fields=[Prompts.user_id], references=[Users.id]),
+)
 
 __all__ = ["TABLES", "AuditLogs", "Prompts", "Sessions", "UserMetadata", "Users", "datetime"]

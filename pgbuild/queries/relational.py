@@ -1,0 +1,618 @@
+"""Relational queries: rows with their related rows, in one statement.
+
+::
+
+    user = db.query(Users).find_first(
+        where=eq(Users.id, "u1"),
+        with_={"sessions": {"order_by": desc(Sessions.created_at), "limit": 10}},
+    )
+    user.sessions          # a list of Sessions rows, newest first, at most 10
+
+Every level takes the same options: ``where``, ``order_by`` (one item or a
+list), ``limit``, ``offset``, ``columns`` (``{"id": True}`` to include,
+``{"refresh_token": False}`` to exclude), ``extras`` (``{"n": sql(...)}``)
+and ``with_`` (relation name → ``True`` or the options of that level).
+
+How it compiles: the top level is a plain ``SELECT`` whose values psycopg
+loads as usual. Each relation is a correlated subquery in the select list,
+with its own where/order/limit (so a limit is per parent row), that
+aggregates its rows as JSON arrays (``json_agg``; ``'[]'`` when empty) or,
+for a ``one`` relation, returns one array or NULL. JSON would lose types,
+so inside it every value is the PostgreSQL text of the value (its output
+function), and Python decodes it with psycopg's own text loader for the
+column's type: nested values have the types a top-level select gives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import re
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, Unpack, cast, overload
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg import sql as pg
+from psycopg.pq import Format
+
+from pgbuild.columns import Column
+from pgbuild.compiler import order_items
+from pgbuild.errors import QueryError
+from pgbuild.expressions import Compiled, Expr, Labelled, _operand
+from pgbuild.queries.base import (
+    Async,
+    Executor,
+    Finish,
+    M,
+    Sync,
+    all_rows,
+    first_row,
+)
+from pgbuild.relations import Link, link
+from pgbuild.render import Ctx, ident
+from pgbuild.table import Table
+
+if TYPE_CHECKING:
+    from pgbuild.queries.prepared import Prepared
+
+TT = TypeVar("TT", bound=Table)
+
+COMMA = pg.SQL(", ")
+AND = pg.SQL(" AND ")
+
+
+class FirstOptions(TypedDict, total=False):
+    """The options of ``find_first``; see :class:`RelationOptions`."""
+
+    where: Expr[bool] | None
+    order_by: Expr[Any] | Sequence[Expr[Any]] | None
+    offset: int | Expr[int] | None
+    columns: Mapping[str, bool] | None
+    extras: Mapping[str, Expr[Any]] | None
+    with_: Mapping[str, bool | RelationOptions] | None
+
+
+class RelationOptions(FirstOptions, total=False):
+    """The options of ``find_many`` and of every level in ``with_``."""
+
+    limit: int | Expr[int] | None
+
+
+_OPTIONS = frozenset(RelationOptions.__annotations__) | frozenset(FirstOptions.__annotations__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RelationalQuery(Generic[TT, M]):
+    """``db.query(Users)``: ``find_many(...)`` and ``find_first(...)`` return
+    rows of the table with their relations as attributes (see the module
+    docstring). Relations are declared with :func:`pgbuild.relations`.
+    """
+
+    _executor: Executor | None = dataclasses.field(repr=False, compare=False)
+    _table: type[TT]
+
+    @overload
+    def find_many(
+        self: RelationalQuery[TT, Sync], **options: Unpack[RelationOptions]
+    ) -> list[Any]: ...
+    @overload
+    def find_many(
+        self: RelationalQuery[TT, Async], **options: Unpack[RelationOptions]
+    ) -> Coroutine[Any, Any, list[Any]]: ...
+    def find_many(self, **options: Unpack[RelationOptions]) -> Any:
+        """Every matching row, each with the relations asked for in ``with_``.
+
+        >>> db.query(Users).find_many(order_by=Users.email, limit=20,
+        ...                           with_={"sessions": {"with_": {"prompts": True}}})
+        """
+        return self._run(options, all_rows, first=False)
+
+    @overload
+    def find_first(self: RelationalQuery[TT, Sync], **options: Unpack[FirstOptions]) -> Any: ...
+    @overload
+    def find_first(
+        self: RelationalQuery[TT, Async], **options: Unpack[FirstOptions]
+    ) -> Coroutine[Any, Any, Any]: ...
+    def find_first(self, **options: Unpack[FirstOptions]) -> Any:
+        """The first matching row with its relations, or ``None``.
+
+        >>> db.query(Users).find_first(where=eq(Users.id, "u1"), with_={"sessions": True})
+        """
+        if "limit" in options:
+            raise QueryError(f"find_first on {self._table.__table__.name} takes no limit")
+        return self._run(cast(RelationOptions, options), first_row, first=True)
+
+    def compile(self, *, first: bool = False, **options: Unpack[RelationOptions]) -> Compiled:
+        """The statement ``find_many(**options)`` (or ``find_first``) would run."""
+        return _build(self._table, options, first)[0]
+
+    def prepare(self, **options: Unpack[RelationOptions]) -> Prepared[Any, M]:
+        """Compile ``find_many(**options)`` once, with ``placeholder(...)`` values
+        in ``where``/``limit``/``offset`` at any level; run it with ``.all(**values)``
+        or ``.first(**values)``.
+
+        >>> by_id = db.query(Users).prepare(where=eq(Users.id, placeholder("id")), limit=1,
+        ...                                 with_={"sessions": True})
+        >>> by_id.first(id="u1")
+        """
+        from pgbuild.queries.prepared import Prepared
+
+        compiled, maker = _build(self._table, options, False)
+        return Prepared(cast(Any, _Built(self._exec(), compiled, maker)))
+
+    def _exec(self) -> Executor:
+        if self._executor is None:
+            raise QueryError("this query was built without a database; use db.query(...)")
+        return self._executor
+
+    def _run(self, options: RelationOptions, finish: Finish, *, first: bool) -> Any:
+        compiled, maker = _build(self._table, options, first)
+        return self._exec()._fetch(compiled, maker, finish)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Built:
+    """A compiled relational query in the shape :class:`Prepared` expects."""
+
+    executor: Executor
+    compiled: Compiled
+    maker: Callable[[Sequence[Any]], Any]
+
+    def _exec(self) -> Executor:
+        return self.executor
+
+    def compile(self) -> Compiled:
+        return self.compiled
+
+    def _maker(self) -> Callable[[Sequence[Any]], Any]:
+        return self.maker
+
+
+# ------------------------------------------------------------------ planning
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Level:
+    """One level of the result tree: a table under an alias, and its options."""
+
+    table: type[Table]
+    alias: str
+    columns: tuple[Column[Any], ...]
+    extras: tuple[tuple[str, Expr[Any]], ...]
+    children: tuple[tuple[Link, _Level], ...]
+    where: Expr[bool] | None
+    order_by: tuple[Expr[Any], ...]
+    limit: Any
+    offset: Any
+
+
+def _plan(
+    table: type[Table], options: Mapping[str, Any], where: str, aliases: Iterator[int]
+) -> _Level:
+    if not isinstance(options, Mapping):
+        raise QueryError(f"{where}: options must be a dict, not {options!r}")
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise QueryError(f"{where}: unknown options {sorted(unknown)}; use {sorted(_OPTIONS)}")
+    alias = f"t{next(aliases)}"
+    columns = _columns(table, _mapping(options, "columns", where), where)
+    children: list[tuple[Link, _Level]] = []
+    for name, sub in _mapping(options, "with_", where).items():
+        if sub is False or sub is None:
+            continue
+        rel = link(table, name)
+        child_where = f"relation {name!r} of {table.__table__.name}"
+        sub_options = {} if sub is True else sub
+        if not isinstance(sub_options, Mapping):
+            raise QueryError(f"{child_where}: give True or a dict of options, not {sub!r}")
+        if not rel.many and sub_options.get("limit") is not None:
+            raise QueryError(f"{child_where} is one row: it takes no limit")
+        children.append((rel, _plan(rel.target, sub_options, child_where, aliases)))
+    relation_names = {r.name for r, _ in children}
+    extras = _extras(table, _mapping(options, "extras", where), relation_names, where)
+    condition = options.get("where")
+    if condition is not None and not isinstance(condition, Expr):
+        raise QueryError(f"{where}: where takes a condition like eq(...), not {condition!r}")
+    order = options.get("order_by")
+    items = () if order is None else (order,) if isinstance(order, Expr) else tuple(order)
+    if any(not isinstance(o, Expr) for o in items):
+        raise QueryError(f"{where}: order_by takes expressions, asc(...) or desc(...)")
+    return _Level(
+        table,
+        alias,
+        columns,
+        extras,
+        tuple(children),
+        condition,
+        order_items(items),
+        _count(options.get("limit"), "limit", where),
+        _count(options.get("offset"), "offset", where),
+    )
+
+
+def _mapping(options: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    value = options.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise QueryError(f"{where}: {key} takes a dict, not {value!r}")
+    return value
+
+
+def _columns(
+    table: type[Table], chosen: Mapping[str, Any], where: str
+) -> tuple[Column[Any], ...]:
+    """``{"a": True}`` selects only the columns given True; with none True,
+    ``{"a": False}`` selects every column but those given False."""
+    meta = table.__table__
+    for attr, flag in chosen.items():
+        if attr not in meta.by_attr:
+            raise QueryError(f"{where}: table {meta.name} has no column {attr!r}")
+        if not isinstance(flag, bool):
+            raise QueryError(f"{where}: columns[{attr!r}] must be True or False, not {flag!r}")
+    if any(chosen.values()):
+        return tuple(c for c in meta.columns if chosen.get(c.attr))
+    return tuple(c for c in meta.columns if chosen.get(c.attr, True))
+
+
+def _extras(
+    table: type[Table], extras: Mapping[str, Any], relation_names: set[str], where: str
+) -> tuple[tuple[str, Expr[Any]], ...]:
+    out = []
+    for name, expr in extras.items():
+        if not isinstance(expr, Expr):
+            raise QueryError(f"{where}: extras[{name!r}] must be an expression like sql(...)")
+        if name in table.__table__.by_attr or name in relation_names or hasattr(Table, name):
+            raise QueryError(f"{where}: extra {name!r} clashes with a column, relation or method")
+        out.append((name, expr.item if isinstance(expr, Labelled) else expr))
+    return tuple(out)
+
+
+def _count(value: Any, what: str, where: str) -> Any:
+    if isinstance(value, bool) or (isinstance(value, int) and value < 0):
+        raise QueryError(f"{where}: {what} must be a non-negative integer, not {value!r}")
+    if value is not None and not isinstance(value, int | Expr):
+        raise QueryError(f"{where}: {what} must be an integer, not {value!r}")
+    return value
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def _build(
+    table: type[Table], options: Mapping[str, Any], first: bool
+) -> tuple[Compiled, Callable[[Sequence[Any]], Any]]:
+    level = _plan(table, options, table.__table__.name, itertools.count())
+    ctx = Ctx()
+    statement = _top(level, ctx, first)
+    return Compiled.of(statement, ctx.params), _top_maker(level)
+
+
+def _top(level: _Level, ctx: Ctx, first: bool) -> pg.Composable:
+    scope = {level.table.__alias__: level.alias}
+    items: list[pg.Composable] = [ident(level.alias, c.db_name) for c in level.columns]
+    items += [_user(expr, ctx, scope) for _, expr in level.extras]
+    items += [_nested(rel, child, level, ctx, scope) for rel, child in level.children]
+    if level.children:
+        # Nested timestamptz values get the session's time zone, as psycopg gives them.
+        items.append(pg.SQL("current_setting('TimeZone')"))
+    parts = [pg.SQL("SELECT "), COMMA.join(items), pg.SQL(" FROM "), _from(level)]
+    if level.where is not None:
+        parts += [pg.SQL(" WHERE "), _user(level.where, ctx, scope)]
+    parts += _order_clause(level, ctx, scope)
+    if first:
+        parts.append(pg.SQL(" LIMIT 1"))
+    elif level.limit is not None:
+        parts += [pg.SQL(" LIMIT "), _operand(level.limit, ctx, None)]
+    if level.offset is not None:
+        parts += [pg.SQL(" OFFSET "), _operand(level.offset, ctx, None)]
+    return pg.Composed(parts)
+
+
+def _nested(
+    rel: Link, level: _Level, parent: _Level, ctx: Ctx, outer: Mapping[str, str]
+) -> pg.Composable:
+    """The correlated subquery giving ``parent``'s related rows as JSON.
+
+    Parameters are collected in the order they appear in the text, so the
+    parts are rendered from left to right.
+    """
+    scope = {**outer, level.table.__alias__: level.alias}
+    lateral = f"{level.alias}_x"
+    values = [_nested_value(c, ident(level.alias, c.db_name)) for c in level.columns]
+    for i in range(len(level.extras)):
+        ref = ident(lateral, f"e{i}")
+        values += [_output_text(ref), pg.SQL("pg_typeof({})::oid").format(ref)]
+    values += [_nested(r, child, level, ctx, scope) for r, child in level.children]
+    parts: list[pg.Composable] = [pg.SQL("SELECT "), _json_array(values)]
+    ordered = rel.many and bool(level.order_by)
+    if rel.many:
+        parts.append(pg.SQL(' AS "j"'))
+    if ordered:
+        # json_agg keeps this order explicitly; a sorted subquery alone does not promise it.
+        over = _order(level.order_by, ctx, scope)
+        parts.append(pg.SQL(', row_number() OVER (ORDER BY {}) AS "n"').format(over))
+    parts += [pg.SQL(" FROM "), _from(level)]
+    if level.extras:
+        computed = COMMA.join(
+            pg.SQL("({}) AS {}").format(_user(expr, ctx, scope), ident(f"e{i}"))
+            for i, (_, expr) in enumerate(level.extras)
+        )
+        lateral_sql = pg.SQL(" CROSS JOIN LATERAL (SELECT {}) AS {}")
+        parts.append(lateral_sql.format(computed, ident(lateral)))
+    conditions = [_link_condition(rel, level.alias, parent.alias)]
+    if level.where is not None:
+        conditions.append(pg.SQL("({})").format(_user(level.where, ctx, scope)))
+    parts += [pg.SQL(" WHERE "), AND.join(conditions)]
+    parts += _order_clause(level, ctx, scope)
+    if not rel.many:
+        parts.append(pg.SQL(" LIMIT 1"))
+    elif level.limit is not None:
+        parts += [pg.SQL(" LIMIT "), _operand(level.limit, ctx, None)]
+    if level.offset is not None:
+        parts += [pg.SQL(" OFFSET "), _operand(level.offset, ctx, None)]
+    inner = pg.Composed(parts)
+    if not rel.many:
+        return pg.SQL("({})").format(inner)
+    agg = 'json_agg("r"."j" ORDER BY "r"."n")' if ordered else 'json_agg("r"."j")'
+    return pg.SQL("(SELECT coalesce(" + agg + ", '[]'::json) FROM ({}) AS \"r\")").format(inner)
+
+
+def _order_clause(level: _Level, ctx: Ctx, scope: Mapping[str, str]) -> list[pg.Composable]:
+    if not level.order_by:
+        return []
+    return [pg.SQL(" ORDER BY "), _order(level.order_by, ctx, scope)]
+
+
+def _order(items: Sequence[Expr[Any]], ctx: Ctx, scope: Mapping[str, str]) -> pg.Composable:
+    return COMMA.join(_user(item, ctx, scope) for item in items)
+
+
+def _from(level: _Level) -> pg.Composable:
+    return pg.SQL("{} AS {}").format(_table_name(level.table), ident(level.alias))
+
+
+def _table_name(table: type[Table]) -> pg.Composable:
+    meta = table.__table__
+    return ident(meta.schema, meta.name) if meta.schema else ident(meta.name)
+
+
+def _link_condition(rel: Link, alias: str, parent: str) -> pg.Composable:
+    if rel.through is None:
+        return AND.join(_equal(alias, t, parent, s) for t, s in rel.pairs)
+    junction = f"{alias}_j"
+    conditions = [_equal(alias, t, junction, j) for t, j in rel.pairs]
+    conditions += [_equal(junction, j, parent, s) for j, s in rel.to_source]
+    return pg.SQL("EXISTS (SELECT 1 FROM {} AS {} WHERE {})").format(
+        _table_name(rel.through), ident(junction), AND.join(conditions)
+    )
+
+
+def _equal(a: str, col_a: Column[Any], b: str, col_b: Column[Any]) -> pg.Composable:
+    return pg.SQL("{} = {}").format(ident(a, col_a.db_name), ident(b, col_b.db_name))
+
+
+def _user(expr: Expr[Any], ctx: Ctx, scope: Mapping[str, str]) -> pg.Composable:
+    """A user's expression, with its columns on the level aliases."""
+    return expr._render(ctx.rebased(scope))
+
+
+def _json_array(values: list[pg.Composable]) -> pg.Composable:
+    # A function takes at most 100 arguments: wider rows are arrays of chunks.
+    if len(values) <= _MAX_ARGS:
+        return pg.SQL("json_build_array({})").format(COMMA.join(values))
+    chunks = [values[i : i + _MAX_ARGS] for i in range(0, len(values), _MAX_ARGS)]
+    return pg.SQL("json_build_array({})").format(COMMA.join(_json_array(c) for c in chunks))
+
+
+_MAX_ARGS = 100
+
+
+def _output_text(ref: pg.Composable) -> pg.Composable:
+    """The value as its type's output function writes it (what psycopg reads),
+    NULL staying NULL. ``::text`` differs for a few types (boolean gives
+    ``true``, inet adds ``/32``, character drops its padding)."""
+    # %% because the statement has parameters: psycopg reads it as one %.
+    return pg.SQL("CASE WHEN {} IS NULL THEN NULL ELSE format('%%s', {}) END").format(ref, ref)
+
+
+# Scalar types whose JSON value already is the Python value.
+_AS_JSON = frozenset({"smallint", "integer", "bigint", "boolean", "text", "character varying"})
+# Types whose ::text is their output function's text.
+_CAST_TEXT = frozenset(
+    {
+        "real",
+        "double precision",
+        "numeric",
+        "date",
+        "time without time zone",
+        "timestamp with time zone",
+        "timestamp without time zone",
+        "interval",
+        "uuid",
+        "bytea",
+        "macaddr",
+        "cidr",
+    }
+)
+_TIMESTAMPTZ = frozenset({1184, 1185})
+_TEXT_ARRAY = 1009
+
+
+def _base_type(col: Column[Any]) -> str:
+    return " ".join(re.sub(r"\([^)]*\)", " ", col.sql_type).split())
+
+
+def _as_json(col: Column[Any]) -> bool:
+    if col.json_type is not None:
+        return True
+    return col.dims == 0 and (col.enum_type is not None or _base_type(col) in _AS_JSON)
+
+
+def _nested_value(col: Column[Any], ref: pg.Composable) -> pg.Composable:
+    if _as_json(col):
+        return pg.SQL("{}::text").format(ref) if col.enum_type is not None else ref
+    if col.dims or col.enum_type is not None or _base_type(col) in _CAST_TEXT:
+        return pg.SQL("{}::text").format(ref)
+    return _output_text(ref)
+
+
+# ------------------------------------------------------------------ decoding
+
+Decode = Callable[[Any, tzinfo], Any]
+LevelMaker = Callable[[Sequence[Any], tzinfo], Any]
+
+
+def _top_maker(level: _Level) -> Callable[[Sequence[Any]], Any]:
+    cls = _row_class(level.table)
+    n_columns = len(level.columns)
+    attrs = [c.attr for c in level.columns]
+    loads = [(i, c.load) for i, c in enumerate(level.columns) if c.needs_load]
+    extras = [
+        (name, n_columns + i, _post(expr)) for i, (name, expr) in enumerate(level.extras)
+    ]
+    start = n_columns + len(extras)
+    children = [
+        (rel.name, start + i, _relation_maker(rel, child))
+        for i, (rel, child) in enumerate(level.children)
+    ]
+    has_tz = bool(children)
+    new = object.__new__
+
+    def make(values: Sequence[Any]) -> Any:
+        tz = _tzinfo(values[-1]) if has_tz else UTC
+        data = dict(zip(attrs, values[:n_columns], strict=True))
+        for i, load in loads:
+            data[attrs[i]] = load(data[attrs[i]])
+        for name, i, post in extras:
+            value = values[i]
+            data[name] = post(value) if post is not None and value is not None else value
+        for name, i, decode in children:
+            data[name] = decode(values[i], tz)
+        row = new(cls)
+        row.__dict__ = data
+        return row
+
+    return make
+
+
+def _relation_maker(rel: Link, level: _Level) -> Decode:
+    make = _level_maker(level)
+    if rel.many:
+        return lambda items, tz: [make(item, tz) for item in items]
+    return lambda item, tz: None if item is None else make(item, tz)
+
+
+def _level_maker(level: _Level) -> LevelMaker:
+    cls = _row_class(level.table)
+    steps: list[tuple[str, int, Decode | None]] = [
+        (c.attr, i, _column_decoder(c)) for i, c in enumerate(level.columns)
+    ]
+    at = len(steps)
+    extras = []
+    for name, expr in level.extras:
+        extras.append((name, at, _post(expr)))
+        at += 2
+    for rel, child in level.children:
+        steps.append((rel.name, at, _relation_maker(rel, child)))
+        at += 1
+    chunked = at > _MAX_ARGS
+    new = object.__new__
+
+    def make(values: Sequence[Any], tz: tzinfo) -> Any:
+        if chunked:
+            values = [v for chunk in values for v in chunk]
+        data = {}
+        for attr, i, decode in steps:
+            value = values[i]
+            data[attr] = value if decode is None else decode(value, tz)
+        for name, i, post in extras:
+            # JSON writes an oid as a string.
+            value = _load_text(values[i], int(values[i + 1]), tz)
+            data[name] = post(value) if post is not None and value is not None else value
+        row = new(cls)
+        row.__dict__ = data
+        return row
+
+    return make
+
+
+def _row_class(table: type[Table]) -> type[Table]:
+    # An alias of a table gives rows of the table itself.
+    return getattr(table, "__row_class__", table)
+
+
+def _post(expr: Expr[Any]) -> Callable[[Any], Any] | None:
+    """What a top-level select would apply to this extra after psycopg loads it."""
+    if isinstance(expr, Column) and expr.needs_load:
+        return expr.load
+    return getattr(expr, "decoder", None)
+
+
+def _column_decoder(col: Column[Any]) -> Decode | None:
+    """How a column's JSON value becomes the value a top-level select gives."""
+    if _as_json(col):
+        if col.needs_load:
+            load = col.load
+            return lambda value, tz: load(value)
+        return None
+    if col.enum_type is not None:
+        oid: int | None = _TEXT_ARRAY
+    else:
+        info = psycopg.adapters.types.get(_base_type(col))
+        oid = None if info is None else (info.array_oid if col.dims else info.oid)
+    text_load = _text_loader(oid) if oid else None
+    post = col.load if col.needs_load else None
+    retz = oid in _TIMESTAMPTZ
+
+    def decode(value: Any, tz: tzinfo) -> Any:
+        if value is None:
+            return None
+        if text_load is not None:
+            value = text_load(value.encode())
+            if retz:
+                value = _astimezone(value, tz)
+        return value if post is None else post(value)
+
+    return decode
+
+
+def _load_text(text: str | None, oid: int, tz: tzinfo) -> Any:
+    if text is None:
+        return None
+    load = _text_loader(oid)
+    if load is None:
+        return text
+    value = load(text.encode())
+    return _astimezone(value, tz) if oid in _TIMESTAMPTZ else value
+
+
+@functools.cache
+def _text_loader(oid: int) -> Callable[[bytes], Any] | None:
+    """psycopg's text loader for a type, from its global adapters (no connection)."""
+    cls = psycopg.adapters.get_loader(oid, Format.TEXT)
+    return None if cls is None else cls(oid, None).load
+
+
+def _astimezone(value: Any, tz: tzinfo) -> Any:
+    if isinstance(value, list):
+        return [_astimezone(v, tz) for v in value]
+    return value.astimezone(tz) if isinstance(value, datetime) else value
+
+
+_ZONES: dict[str, tzinfo] = {"UTC": UTC}
+
+
+def _tzinfo(name: str) -> tzinfo:
+    """The tzinfo psycopg gives timestamptz values on a session with this TimeZone."""
+    zone = _ZONES.get(name)
+    if zone is None:
+        try:
+            zone = ZoneInfo(name)
+        except Exception:
+            zone = UTC
+        _ZONES[name] = zone
+    return zone
