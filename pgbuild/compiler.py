@@ -212,16 +212,18 @@ def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
     table = q._table
     parts: list[pg.Composable] = [pg.SQL("INSERT INTO "), table_ref(table)]
     rows = q._rows
+    overriding = pg.SQL(" OVERRIDING SYSTEM VALUE" if q._overriding else "")
     if q._source is not None:
         cols = list(q._source_columns)
-        parts.append(pg.SQL(" ({}) ").format(COMMA.join(ident(c.db_name) for c in cols)))
-        parts.append(q._source._render_statement(ctx))
+        parts.append(pg.SQL(" ({})").format(COMMA.join(ident(c.db_name) for c in cols)))
+        parts += [overriding, pg.SQL(" "), q._source._render_statement(ctx)]
     elif len(rows) == 1 and not rows[0]:
         parts.append(pg.SQL(" DEFAULT VALUES"))
     else:
         cols = q._insert_columns()
         default = pg.SQL("DEFAULT")
-        parts.append(pg.SQL(" ({}) VALUES ").format(COMMA.join(ident(c.db_name) for c in cols)))
+        parts.append(pg.SQL(" ({})").format(COMMA.join(ident(c.db_name) for c in cols)))
+        parts += [overriding, pg.SQL(" VALUES ")]
         parts.append(
             COMMA.join(
                 pg.SQL("({})").format(

@@ -645,6 +645,22 @@ def test_generated_always_as_identity_refuses_an_explicit_id(db: Database) -> No
     assert error.value.sqlstate == "428C9"  # generated_always
 
 
+def test_overriding_system_value_inserts_an_explicit_id_into_an_always_identity(
+    db: Database,
+) -> None:
+    row = (
+        db.insert(AlwaysIds)
+        .values({"id": 5000, "note": "imported"})
+        .overriding_system_value()
+        .returning()
+        .one()
+    )
+    assert (row.id, row.note) == (5000, "imported")
+    assert db.select(AlwaysIds.note).from_(AlwaysIds).where(eq(AlwaysIds.id, 5000)).all() == [
+        ("imported",)
+    ]
+
+
 def test_generated_by_default_as_identity_is_a_by_default_identity_column(
     catalog: Catalog,
 ) -> None:

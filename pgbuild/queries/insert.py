@@ -67,6 +67,7 @@ class Insert(WriteQuery[TT, M]):
     _source: Any = None
     _source_columns: tuple[Column[Any], ...] = ()
     _conflict: OnConflict | None = None
+    _overriding: bool = False
     _ctes: tuple[Subquery[Any], ...] = ()
 
     def values(self, rows: RowValues | Sequence[RowValues]) -> Insert[TT, M]:
@@ -125,6 +126,11 @@ class Insert(WriteQuery[TT, M]):
                 f"insert into {name}: {len(targets)} columns but the select gives {len(fields)}"
             )
         return self._replace(_source=query, _source_columns=targets, _rows=())
+
+    def overriding_system_value(self) -> Insert[TT, M]:
+        """``OVERRIDING SYSTEM VALUE``: insert explicit values into a
+        ``GENERATED ALWAYS AS IDENTITY`` column."""
+        return self._replace(_overriding=True)
 
     def on_conflict_do_nothing(
         self,
