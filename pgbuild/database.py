@@ -24,11 +24,10 @@ import psycopg
 from psycopg import sql as pg
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from pgbuild.ddl import create_all, drop_all, enums_of
+from pgbuild.ddl import create_plan, drop_plan, existing
 from pgbuild.errors import DatabaseError, PgbuildError, QueryError
 from pgbuild.expressions import Compiled
 from pgbuild.queries.base import Finish, Sync
-from pgbuild.raw import sql
 from pgbuild.rows import Maker
 from pgbuild.session import Result, Session, const_factory, wrap_error
 from pgbuild.table import Table
@@ -171,16 +170,15 @@ class Database(_SyncSession):
         transaction. With ``if_not_exists``, tables that exist are left alone.
         For development and tests; production schemas belong to migrations."""
         with self.transaction() as tx:
-            if if_not_exists:
-                tables = tuple(t for t in tables if not _exists(tx, t))
-            for statement in create_all(tables, existing_types=_types(tx, tables)):
-                tx._run(Compiled(statement, ()))
+            found = tx.execute(existing(tables)).one()
+            for statement in create_plan(tables, found, if_not_exists=if_not_exists):
+                tx._run(statement)
 
     def drop_tables(self, *tables: type[Table]) -> None:
         """Drop ``tables`` (``CASCADE``) and their enums, if they exist."""
         with self.transaction() as tx:
-            for statement in drop_all(tables):
-                tx._run(Compiled(statement, ()))
+            for statement in drop_plan(tables):
+                tx._run(statement)
 
     def check_health(self, timeout: float = 3.0) -> bool:
         """True if the server answers ``SELECT 1`` within ``timeout`` seconds.
@@ -255,23 +253,6 @@ class Transaction(_SyncSession):
         self._undo()
         self._done = True
         raise rolled_back(self._savepoint)
-
-
-def _exists(tx: Transaction, table: type[Table]) -> bool:
-    meta = table.__table__
-    name = pg.Identifier(meta.schema, meta.name) if meta.schema else pg.Identifier(meta.name)
-    found = tx.execute(sql("SELECT to_regclass({name}) IS NOT NULL", name=name.as_string()))
-    return bool(found.scalar())
-
-
-def _types(tx: Transaction, tables: tuple[type[Table], ...]) -> set[str]:
-    """The tables' enum types that already exist (``CREATE TYPE`` has no IF NOT EXISTS)."""
-    names = [e.type_sql().as_string() for e in enums_of(tables)]
-    if not names:
-        return set()
-    query = sql("SELECT n FROM unnest({names}::text[]) AS n WHERE to_regtype(n) IS NOT NULL",
-                names=names)
-    return {r.n for r in tx.execute(query).all()}
 
 
 def _run(conn: psycopg.Connection[Any], statement: pg.Composed | pg.SQL) -> None:

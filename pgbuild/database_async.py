@@ -26,11 +26,13 @@ import psycopg
 from psycopg import sql as pg
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
+from pgbuild.ddl import create_plan, drop_plan, existing
 from pgbuild.errors import DatabaseError, PgbuildError, QueryError
 from pgbuild.expressions import Compiled
 from pgbuild.queries.base import Async, Finish
 from pgbuild.rows import Maker
 from pgbuild.session import Result, Session, const_factory, wrap_error
+from pgbuild.table import Table
 from pgbuild.txn import (
     COMMIT,
     ENDED,
@@ -172,6 +174,19 @@ class AsyncDatabase(_AsyncSession):
             finally:
                 tx._done = True
             await _run(conn, COMMIT)
+
+    async def create_tables(self, *tables: type[Table], if_not_exists: bool = False) -> None:
+        """Create ``tables`` in one transaction (see :meth:`Database.create_tables`)."""
+        async with self.transaction() as tx:
+            found = (await tx.execute(existing(tables))).one()
+            for statement in create_plan(tables, found, if_not_exists=if_not_exists):
+                await tx._run(statement)
+
+    async def drop_tables(self, *tables: type[Table]) -> None:
+        """Drop ``tables`` (``CASCADE``) and their enums, if they exist."""
+        async with self.transaction() as tx:
+            for statement in drop_plan(tables):
+                await tx._run(statement)
 
     async def check_health(self, timeout: float = 3.0) -> bool:
         """True if the server answers ``SELECT 1`` within ``timeout`` seconds.

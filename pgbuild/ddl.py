@@ -24,8 +24,9 @@ from psycopg import sql as pg
 from pgbuild.columns import FK_ACTIONS, Column, FkAction, PgEnum
 from pgbuild.compiler import table_ref
 from pgbuild.errors import SchemaError
-from pgbuild.expressions import Expr
+from pgbuild.expressions import Compiled, Expr, Raw
 from pgbuild.naming import NameChooser
+from pgbuild.raw import sql
 from pgbuild.render import Ctx, Literal, ident
 from pgbuild.table import Check, ForeignKey, Index, PrimaryKey, Table, Unique
 
@@ -240,3 +241,42 @@ def drop_all(tables: Sequence[type[Table]]) -> list[pg.Composed]:
     out += [pg.SQL("DROP TYPE IF EXISTS {}").format(e.type_sql()) for e in enums_of(tables)]
     return out
 
+
+
+def _qualified(schema: str | None, name: str) -> str:
+    # A value for to_regclass/to_regtype, not statement text: no % escaping.
+    return (pg.Identifier(schema, name) if schema else pg.Identifier(name)).as_string(None)
+
+
+def existing(tables: Sequence[type[Table]]) -> Raw[Any]:
+    """A query whose one row holds which of ``tables`` and of their enum
+    types already exist (two arrays of quoted names)."""
+    names = [_qualified(t.__table__.schema, t.__table__.name) for t in tables]
+    types = [_qualified(e.schema, e.name) for e in enums_of(tables)]
+    return sql(
+        "SELECT array(SELECT n FROM unnest({names}::text[]) AS n WHERE to_regclass(n) IS NOT NULL),"
+        " array(SELECT n FROM unnest({types}::text[]) AS n WHERE to_regtype(n) IS NOT NULL)",
+        names=names,
+        types=types,
+    )
+
+
+def create_plan(
+    tables: Sequence[type[Table]], found: Sequence[Any], *, if_not_exists: bool
+) -> list[Compiled]:
+    """The statements ``create_tables`` runs, given the row of :func:`existing`."""
+    existing_tables, existing_types = set(found[0]), set(found[1])
+    if if_not_exists:
+        tables = [
+            t
+            for t in tables
+            if _qualified(t.__table__.schema, t.__table__.name) not in existing_tables
+        ]
+    skip = {e.type_sql().as_string() for e in enums_of(tables)
+            if _qualified(e.schema, e.name) in existing_types}
+    return [Compiled(s, ()) for s in create_all(tables, existing_types=skip)]
+
+
+def drop_plan(tables: Sequence[type[Table]]) -> list[Compiled]:
+    """The statements ``drop_tables`` runs."""
+    return [Compiled(s, ()) for s in drop_all(tables)]

@@ -30,8 +30,9 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,10 +101,11 @@ def server_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def database_url(server_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh database for the current test module; dropped afterwards."""
+def database_url(server_url: str, executor: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database for the current test module (and executor kind);
+    dropped afterwards."""
     slug = re.sub(r"[^a-z0-9_]+", "_", request.module.__name__.lower()).strip("_")
-    name = f"pgbuild_{slug[:40]}_{secrets.token_hex(4)}"
+    name = f"pgbuild_{slug[:34]}_{executor}_{secrets.token_hex(4)}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
@@ -116,15 +118,38 @@ def database_url(server_url: str, request: pytest.FixtureRequest) -> Iterator[st
 
 
 @pytest.fixture(scope="module")
-def db(database_url: str) -> Iterator[Database]:
-    """A pgbuild Database on the module's fresh database."""
-    from pgbuild import Database
+def db(database_url: str, executor: str) -> Iterator[Database]:
+    """A pgbuild Database on the module's fresh database: the real
+    ``Database``, or an ``AsyncDatabase`` driven through :class:`AsyncBridge`
+    (the ``executor`` parameter), so every test of ``db`` runs on both."""
+    from pgbuild import AsyncDatabase, Database
 
-    database = Database(database_url, min_size=1, max_size=4)
+    if executor == "sync":
+        database = Database(database_url, min_size=1, max_size=4)
+        try:
+            yield database
+        finally:
+            database.close()
+        return
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="pgbuild-async-tests", daemon=True)
+    thread.start()
+    adb = AsyncDatabase(database_url, min_size=1, max_size=4)
+    bridge = AsyncBridge(adb, loop)
     try:
-        yield database
+        yield bridge  # type: ignore[misc]  # duck-typed stand-in for Database
     finally:
-        database.close()
+        bridge._call(adb.close())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+@pytest.fixture(scope="module", params=["sync", "async"])
+def executor(request: pytest.FixtureRequest) -> str:
+    """Which executor the module's ``db`` is: every module runs once per kind,
+    each on a database of its own."""
+    return str(request.param)
 
 
 class Twin:
@@ -175,3 +200,71 @@ def twin(request: pytest.FixtureRequest, database_url: str) -> Iterator[Twin]:
         finally:
             database.close()
             loop.close()
+
+
+class AsyncBridge:
+    """Drives an ``AsyncDatabase`` (or ``AsyncTransaction``) from synchronous
+    tests. It is a sync executor whose statements run through the async
+    executor's own I/O on an event loop in a background thread: the builders
+    call ``_fetch``/``_run``/``_result`` here, which await the async ones.
+    Nothing is reimplemented; this only crosses the sync/async boundary."""
+
+    def __init__(self, target: Any, loop: asyncio.AbstractEventLoop) -> None:
+        from pgbuild.session import Session
+
+        self._target = target
+        self._loop = loop
+        # Borrow the builder methods of a sync session, bound to this bridge.
+        self._session = Session.__new__(Session)
+        self._logger = target._logger
+        self._log_params = target._log_params
+
+    def __getattr__(self, name: str) -> Any:
+        from pgbuild.session import Session
+
+        attr = getattr(Session, name, None)
+        if callable(attr) and not name.startswith("__"):
+            return attr.__get__(self)
+        return getattr(self._target, name)
+
+    def _call(self, awaitable: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(awaitable, self._loop).result(timeout=120)
+
+    def _fetch(self, compiled: Any, maker: Any, finish: Any) -> Any:
+        return self._call(self._target._fetch(compiled, maker, finish))
+
+    def _run(self, compiled: Any) -> Any:
+        return self._call(self._target._run(compiled))
+
+    def _result(self, compiled: Any, row_factory: Any) -> Any:
+        return self._call(self._target._result(compiled, row_factory))
+
+    def _bridged(self, value: Any) -> Any:
+        return self._call(value) if inspect.isawaitable(value) else value
+
+    @contextmanager
+    def transaction(self, **options: Any) -> Iterator[AsyncBridge]:
+        context = self._target.transaction(**options)
+        tx = self._call(context.__aenter__())
+        try:
+            yield AsyncBridge(tx, self._loop)
+        except BaseException as exc:
+            if not self._call(context.__aexit__(type(exc), exc, exc.__traceback__)):
+                raise
+        else:
+            self._call(context.__aexit__(None, None, None))
+
+    def rollback(self) -> None:
+        self._call(self._target.rollback())
+
+    def create_tables(self, *tables: Any, **options: Any) -> None:
+        self._call(self._target.create_tables(*tables, **options))
+
+    def drop_tables(self, *tables: Any) -> None:
+        self._call(self._target.drop_tables(*tables))
+
+    def check_health(self, timeout: float = 3.0) -> bool:
+        return bool(self._call(self._target.check_health(timeout)))
+
+    def close(self) -> None:
+        self._call(self._target.close())
