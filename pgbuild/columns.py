@@ -30,7 +30,7 @@ from ipaddress import (
     IPv6Interface,
     IPv6Network,
 )
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, overload
 from uuid import UUID
 
 import psycopg
@@ -89,6 +89,8 @@ class Column(Expr[T]):
     Build columns with the type factories; bind them by assigning them in a
     :class:`~pgbuild.Table` body.
     """
+
+    is_column: ClassVar[bool] = True
 
     sql_type: str
     name: str | None = None

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pgbuild.queries.setops import Compound
 
 COMMA = pg.SQL(", ")
+_AS = pg.SQL(" AS ")
 
 # The CTEs visible while a statement renders. A subquery in FROM that names
 # one of them renders as a reference ("recent"), any other as a derived table.
@@ -45,8 +46,7 @@ def _list(items: Iterable[Expr[Any]], ctx: Ctx) -> pg.Composable:
 def select_list(fields: Sequence[Expr[Any]] | dict[str, Expr[Any]], ctx: Ctx) -> pg.Composable:
     if isinstance(fields, dict):
         return COMMA.join(
-            pg.SQL("{} AS {}").format(expr._render(ctx), ident(label))
-            for label, expr in fields.items()
+            [pg.Composed([expr._render(ctx), _AS, ident(label)]) for label, expr in fields.items()]
         )
     return _list(fields, ctx)
 

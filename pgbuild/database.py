@@ -22,22 +22,24 @@ from typing import Any
 
 import psycopg
 from psycopg import sql as pg
-from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+from psycopg_pool import ConnectionPool
 
 from pgbuild.ddl import create_plan, drop_plan, existing
-from pgbuild.errors import DatabaseError, PgbuildError, QueryError
+from pgbuild.errors import QueryError
 from pgbuild.expressions import Compiled
 from pgbuild.queries.base import Finish, Sync
 from pgbuild.rows import Maker
-from pgbuild.session import Result, Session, const_factory, wrap_error
+from pgbuild.session import Result, Session, const_factory, has_rows, wrap_error
 from pgbuild.table import Table
 from pgbuild.txn import (
     COMMIT,
     ENDED,
+    POOL_ERRORS,
     ROLLBACK,
     IsolationLevel,
     begin,
     connection_options,
+    pool_error,
     release,
     resolve_url,
     rolled_back,
@@ -56,16 +58,19 @@ class _SyncSession(Session[Sync]):
     def _execute(
         self, compiled: Compiled, row_factory: Any, *, fetch: bool
     ) -> tuple[list[Any], int]:
-        started = time.perf_counter()
-        with self._connection() as conn:
-            try:
-                cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
-                with cur:
-                    cur.execute(compiled.sql, compiled.params, prepare=compiled.prepare)
-                    rows = cur.fetchall() if fetch and cur.description is not None else []
-                    result = rows, cur.rowcount
-            except psycopg.Error as exc:
-                raise wrap_error(exc, compiled, self._log_params) from exc
+        started = time.perf_counter() if self._logger is not None else 0.0
+        try:
+            with self._connection() as conn:
+                try:
+                    cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
+                    with cur:
+                        cur.execute(compiled.sql, compiled.params, prepare=compiled.prepare)
+                        rows = cur.fetchall() if fetch and has_rows(cur) else []
+                        result = rows, cur.rowcount
+                except psycopg.Error as exc:
+                    raise wrap_error(exc, compiled, self._log_params) from exc
+        except POOL_ERRORS as exc:
+            raise pool_error(exc, "Database") from exc
         if self._logger is not None:
             self._log(compiled, time.perf_counter() - started)
         return result
@@ -130,13 +135,12 @@ class Database(_SyncSession):
         try:
             with self.pool.connection() as conn:
                 yield conn
-        except PoolClosed:
-            raise PgbuildError("the Database is closed") from None
-        except PoolTimeout as exc:
-            raise DatabaseError(f"no connection available: {exc}") from exc
+        except POOL_ERRORS as exc:
+            raise pool_error(exc, "Database") from exc
 
     def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
-        return self._borrow()
+        # The hot path: _execute maps pool errors itself, without a generator.
+        return self.pool.connection()
 
     @contextmanager
     def transaction(

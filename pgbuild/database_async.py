@@ -24,22 +24,24 @@ from typing import Any
 
 import psycopg
 from psycopg import sql as pg
-from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
 from pgbuild.ddl import create_plan, drop_plan, existing
-from pgbuild.errors import DatabaseError, PgbuildError, QueryError
+from pgbuild.errors import PgbuildError, QueryError
 from pgbuild.expressions import Compiled
 from pgbuild.queries.base import Async, Finish
 from pgbuild.rows import Maker
-from pgbuild.session import Result, Session, const_factory, wrap_error
+from pgbuild.session import Result, Session, const_factory, has_rows, wrap_error
 from pgbuild.table import Table
 from pgbuild.txn import (
     COMMIT,
     ENDED,
+    POOL_ERRORS,
     ROLLBACK,
     IsolationLevel,
     begin,
     connection_options,
+    pool_error,
     release,
     resolve_url,
     rolled_back,
@@ -60,13 +62,13 @@ class _AsyncSession(Session[Async]):
     async def _execute(
         self, compiled: Compiled, row_factory: Any, *, fetch: bool
     ) -> tuple[list[Any], int]:
-        started = time.perf_counter()
+        started = time.perf_counter() if self._logger is not None else 0.0
         async with self._connection() as conn:
             try:
                 cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
                 async with cur:
                     await cur.execute(compiled.sql, compiled.params, prepare=compiled.prepare)
-                    rows = await cur.fetchall() if fetch and cur.description is not None else []
+                    rows = await cur.fetchall() if fetch and has_rows(cur) else []
                     result = rows, cur.rowcount
             except psycopg.Error as exc:
                 raise wrap_error(exc, compiled, self._log_params) from exc
@@ -142,10 +144,8 @@ class AsyncDatabase(_AsyncSession):
         try:
             async with self.pool.connection() as conn:
                 yield conn
-        except PoolClosed:
-            raise PgbuildError("the AsyncDatabase is closed") from None
-        except PoolTimeout as exc:
-            raise DatabaseError(f"no connection available: {exc}") from exc
+        except POOL_ERRORS as exc:
+            raise pool_error(exc, "AsyncDatabase") from exc
 
     def _connection(self) -> AbstractAsyncContextManager[AsyncConn]:
         return self._borrow()

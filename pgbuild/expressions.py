@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeAlias, TypeVar, overload
 
 from psycopg import sql as pg
 from psycopg.types.json import Jsonb
@@ -31,6 +32,7 @@ class Expr(Generic[T]):
     """A typed SQL expression. ``T`` is the Python type of its value."""
 
     __slots__ = ()
+    is_column: ClassVar[bool] = False
 
     def _render(self, ctx: Ctx) -> pg.Composable:
         raise NotImplementedError
@@ -83,7 +85,7 @@ def _operand(value: Any, ctx: Ctx, column: Column[Any] | None) -> pg.Composable:
         return ctx.param(Slot(value.name, column))
     if isinstance(value, Expr):
         if isinstance(value, Raw | BinOp):
-            return pg.SQL("({})").format(value._render(ctx))
+            return pg.Composed([_OPEN, value._render(ctx), _CLOSE])
         return value._render(ctx)
     return ctx.param(column.dump(value) if column is not None else adapt(value))
 
@@ -95,10 +97,20 @@ def adapt(value: Any) -> Any:
     return value
 
 
-def _column_of(expr: Any) -> Column[Any] | None:
-    from pgbuild.columns import Column
+_OPEN = pg.SQL("(")
+_CLOSE = pg.SQL(")")
+_AND = pg.SQL(" AND ")
+_OR = pg.SQL(" OR ")
+_AS = pg.SQL(" AS ")
 
-    return expr if isinstance(expr, Column) else None
+
+@lru_cache(maxsize=64)
+def _op(op: str) -> pg.SQL:
+    return pg.SQL(f" {op} ")
+
+
+def _column_of(expr: Any) -> Column[Any] | None:
+    return expr if isinstance(expr, Expr) and expr.is_column else None  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +166,8 @@ class BinOp(Expr[T]):
 
     def _render(self, ctx: Ctx) -> pg.Composable:
         column = _column_of(self.left) or _column_of(self.right)
-        return pg.SQL("{} {} {}").format(
-            _operand(self.left, ctx, column),
-            pg.SQL(self.op),
-            _operand(self.right, ctx, column),
+        return pg.Composed(
+            [_operand(self.left, ctx, column), _op(self.op), _operand(self.right, ctx, column)]
         )
 
 
@@ -171,8 +181,8 @@ class BoolOp(Expr[bool]):
     def _render(self, ctx: Ctx) -> pg.Composable:
         if not self.items:
             return pg.SQL("true" if self.op == "AND" else "false")
-        sep = pg.SQL(" AND " if self.op == "AND" else " OR ")
-        return pg.SQL("({})").format(sep.join(item._render(ctx) for item in self.items))
+        sep = _AND if self.op == "AND" else _OR
+        return pg.Composed([_OPEN, sep.join([item._render(ctx) for item in self.items]), _CLOSE])
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +318,7 @@ class Labelled(Expr[T]):
     def _render(self, ctx: Ctx) -> pg.Composable:
         from pgbuild.render import ident
 
-        return pg.SQL("{} AS {}").format(self.item._render(ctx), ident(self.label))
+        return pg.Composed([self.item._render(ctx), _AS, ident(self.label)])
 
 
 @dataclass(frozen=True, slots=True)

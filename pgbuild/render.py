@@ -12,6 +12,7 @@ should see it, for printing or writing to a file.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from psycopg import sql as pg
@@ -19,20 +20,22 @@ from psycopg import sql as pg
 PLACEHOLDER = pg.SQL("%s")
 
 
-class Ident(pg.Identifier):
-    """A quoted identifier that is safe inside a query with parameters.
-
-    psycopg scans the query text for ``%`` placeholders without knowing about
-    quotes, so a ``%`` inside a quoted name is doubled like any literal ``%``.
-    """
-
-    def as_bytes(self, context: Any = None) -> bytes:
-        return super().as_bytes(context).replace(b"%", b"%%")
+def quote_ident(name: str) -> str:
+    """PostgreSQL's quoting of one name (as ``quote_ident``/libpq do: wrap in
+    double quotes, double the double quotes), with ``%`` doubled because
+    psycopg scans the statement for placeholders without knowing about quotes."""
+    if "\x00" in name:
+        raise ValueError(f"identifier {name!r} contains a NUL byte")
+    return '"' + name.replace('"', '""').replace("%", "%%") + '"'
 
 
-def ident(*names: str) -> pg.Composable:
-    """A (possibly qualified) identifier, quoted by psycopg."""
-    return Ident(*names)
+@lru_cache(maxsize=8192)
+def ident(*names: str) -> pg.SQL:
+    """A (possibly qualified) quoted identifier. Names are few and repeat in
+    every statement, so each is quoted once and the result reused."""
+    if not names or not all(names):
+        raise ValueError("an identifier needs non-empty names")
+    return pg.SQL(".".join(quote_ident(n) for n in names))
 
 
 class Literal(pg.Literal):

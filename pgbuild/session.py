@@ -317,3 +317,10 @@ def _redact(message: str, params: Sequence[Any]) -> str:
         if text is not None and len(text) >= 4 and text in message:
             message = message.replace(text, "<value>")
     return message
+
+
+def has_rows(cursor: Any) -> bool:
+    """Whether the last statement returned rows (``cursor.description`` would
+    build column objects just to say so)."""
+    result = cursor.pgresult
+    return result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK

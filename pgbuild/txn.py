@@ -8,8 +8,9 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg import sql as pg
+from psycopg_pool import PoolClosed, PoolTimeout
 
-from pgbuild.errors import PgbuildError, QueryError, TransactionRollback
+from pgbuild.errors import DatabaseError, PgbuildError, QueryError, TransactionRollback
 
 COMMIT = pg.SQL("COMMIT")
 ROLLBACK = pg.SQL("ROLLBACK")
@@ -81,3 +82,15 @@ def rolled_back(savepoint_name: str | None) -> TransactionRollback:
     """The exception ``tx.rollback()`` raises out of its block."""
     what = "transaction" if savepoint_name is None else "savepoint"
     return TransactionRollback(f"{what} rolled back")
+
+
+POOL_ERRORS = (PoolClosed, PoolTimeout)
+
+
+def pool_error(exc: Exception, what: str) -> PgbuildError:
+    """A closed pool or a pool with no free connection, said plainly."""
+    if isinstance(exc, PoolClosed):
+        return PgbuildError(f"the {what} is closed")
+    if isinstance(exc, PoolTimeout):
+        return DatabaseError(f"no connection available: {exc}")
+    return DatabaseError(f"connection pool error: {exc}")
