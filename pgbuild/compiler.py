@@ -9,6 +9,7 @@ are reused.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql as pg
@@ -72,13 +73,28 @@ def render_select(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
     return with_clause(q._ctes, ctx, lambda: _select_body(q, ctx))
 
 
+def _select_list(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
+    if q._fields is None and ctx.qualify and not ctx.aliases:
+        sources = q._sources()
+        if sources and all(isinstance(s, type) for s in sources):
+            return _whole_tables(tuple(sources))
+    return select_list(q._selected(), ctx)
+
+
+@lru_cache(maxsize=1024)
+def _whole_tables(tables: tuple[type[Table], ...]) -> pg.Composable:
+    """The select list of whole tables: the same for every query over them,
+    and holding no values, so it is rendered once."""
+    return _list([c for t in tables for c in t.__table__.columns], Ctx())
+
+
 def _select_body(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
     parts: list[pg.Composable] = [pg.SQL("SELECT ")]
     if q._distinct_on:
         parts.append(pg.SQL("DISTINCT ON ({}) ").format(_list(q._distinct_on, ctx)))
     elif q._distinct:
         parts.append(pg.SQL("DISTINCT "))
-    parts.append(select_list(q._selected(), ctx))
+    parts.append(_select_list(q, ctx))
     if q._from is not None:
         parts += [pg.SQL(" FROM "), _source(q._from, ctx)]
     for join in q._joins:

@@ -64,7 +64,8 @@ class _SyncSession(Session[Sync]):
                 try:
                     cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
                     with cur:
-                        cur.execute(compiled.sql, compiled.params, prepare=compiled.prepare)
+                        query = compiled.query(conn.info.encoding)
+                        cur.execute(query, compiled.params, prepare=compiled.prepare)
                         rows = cur.fetchall() if fetch and has_rows(cur) else []
                         result = rows, cur.rowcount
                 except psycopg.Error as exc:

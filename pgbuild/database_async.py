@@ -67,7 +67,8 @@ class _AsyncSession(Session[Async]):
             try:
                 cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
                 async with cur:
-                    await cur.execute(compiled.sql, compiled.params, prepare=compiled.prepare)
+                    query = compiled.query(conn.info.encoding)
+                    await cur.execute(query, compiled.params, prepare=compiled.prepare)
                     rows = await cur.fetchall() if fetch and has_rows(cur) else []
                     result = rows, cur.rowcount
             except psycopg.Error as exc:

@@ -11,7 +11,7 @@ The operator functions are typed so that comparing a ``Column[str]`` with an
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeAlias, TypeVar, overload
@@ -58,6 +58,16 @@ class Compiled:
     sql: pg.Composed
     params: tuple[Any, ...]
     prepare: bool | None = None
+    _utf8: list[bytes] = field(default_factory=list, compare=False, repr=False)
+
+    def query(self, encoding: str) -> bytes | pg.Composed:
+        """What the executor sends: the UTF-8 text, rendered once and kept
+        (prepared queries reuse it), or the composable for other encodings."""
+        if encoding != "utf-8":
+            return self.sql
+        if not self._utf8:
+            self._utf8.append(self.sql.as_bytes(None))
+        return self._utf8[0]
 
     @staticmethod
     def of(statement: pg.Composable, params: list[Any]) -> Compiled:

@@ -9,6 +9,7 @@ per-row work possible: values land straight in the row's ``__dict__``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from pgbuild.columns import Column
@@ -21,7 +22,17 @@ def _loaders(columns: Sequence[Column[Any] | None]) -> list[tuple[int, Column[An
     return [(i, c) for i, c in enumerate(columns) if c is not None and c.needs_load]
 
 
-def table_maker(cls: type[Table], columns: Sequence[Column[Any]]) -> Maker:
+def table_maker(cls: type[Table], columns: tuple[Column[Any], ...]) -> Maker:
+    """Rows of ``cls``, from values in the order of ``columns`` (one maker
+    per table and column list, built once)."""
+    key: Any = cls  # a class is hashable, whatever its instances are
+    return _table_maker(key, columns)
+
+
+# Keyed by the class itself: mypy sees Table instances as unhashable
+# (rows are mutable values), not the class, hence Any.
+@lru_cache(maxsize=1024)
+def _table_maker(cls: Any, columns: tuple[Column[Any], ...]) -> Maker:
     """Rows of ``cls``, from values in the order of ``columns``."""
     attrs = tuple(c.attr for c in columns)
     loaders = [(c.attr, c) for _, c in _loaders(columns)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Coroutine, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar, overload
 
 from psycopg import sql as pg
@@ -107,6 +108,11 @@ def whole_table(table: type[Table]) -> tuple[tuple[Expr[Any], ...], Maker]:
     return columns, table_maker(table, columns)
 
 
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Query(Generic[R, M]):
     """Base of the builders: ``.compile()`` and the terminal methods.
@@ -125,7 +131,14 @@ class Query(Generic[R, M]):
         raise NotImplementedError
 
     def _replace(self, **changes: Any) -> Self:
-        return dataclasses.replace(self, **changes)
+        # dataclasses.replace re-runs __init__ with every field; builders are
+        # rebuilt on every call, so copy the slots directly.
+        cls = type(self)
+        new = object.__new__(cls)
+        key: Any = cls  # a class is hashable, whatever its instances are
+        for name in _field_names(key):
+            object.__setattr__(new, name, changes[name] if name in changes else getattr(self, name))
+        return new
 
     def compile(self) -> Compiled:
         """The statement as ``.sql`` (a psycopg ``Composed``) and ``.params``."""

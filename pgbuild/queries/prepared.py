@@ -78,7 +78,8 @@ class Prepared(Generic[R, M]):
         params = list(self._compiled.params)
         for i, slot in self._slots:
             params[i] = slot.fill(values[slot.name])
-        return Compiled(self._compiled.sql, tuple(params), prepare=True)
+        compiled = self._compiled
+        return Compiled(compiled.sql, tuple(params), True, compiled._utf8)
 
     def _go(self, finish: Finish, values: dict[str, Any]) -> Any:
         if self._no_rows is not None:
