@@ -17,7 +17,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from types import TracebackType
 from typing import Any
@@ -30,6 +30,9 @@ from pgbuild.ddl import create_plan, drop_plan, existing
 from pgbuild.errors import PgbuildError, QueryError
 from pgbuild.expressions import Compiled
 from pgbuild.queries.base import Async, Finish
+from pgbuild.queries.copy import copy_plan
+from pgbuild.render import sql_text
+from pgbuild.queries.insert import RowValues
 from pgbuild.rows import Maker
 from pgbuild.session import Result, Session, const_factory, has_rows, wrap_error
 from pgbuild.table import Table
@@ -87,6 +90,20 @@ class _AsyncSession(Session[Async]):
 
     async def _result(self, compiled: Compiled, row_factory: Any) -> Result:
         return Result(*await self._execute(compiled, row_factory, fetch=True))
+
+    async def copy_into(self, table: type[Table], rows: Sequence[RowValues]) -> int:
+        """Load many rows fast with ``COPY ... FROM STDIN`` (see ``Database.copy_into``)."""
+        statement, values = copy_plan(table, rows)
+        compiled = Compiled(statement, ())
+        async with self._connection() as conn:
+            try:
+                async with conn.cursor() as cur:
+                    async with cur.copy(sql_text(statement)) as copy:
+                        for row in values:
+                            await copy.write_row(row)
+                    return cur.rowcount
+            except psycopg.Error as exc:
+                raise wrap_error(exc, compiled, self._log_params) from exc
 
 
 class AsyncDatabase(_AsyncSession):

@@ -260,6 +260,9 @@ class AsyncBridge:
     def create_tables(self, *tables: Any, **options: Any) -> None:
         self._call(self._target.create_tables(*tables, **options))
 
+    def copy_into(self, table: Any, rows: Any) -> int:
+        return int(self._call(self._target.copy_into(table, rows)))
+
     def drop_tables(self, *tables: Any) -> None:
         self._call(self._target.drop_tables(*tables))
 
