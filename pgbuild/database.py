@@ -29,8 +29,8 @@ from pgbuild.errors import QueryError
 from pgbuild.expressions import Compiled
 from pgbuild.queries.base import Finish, Sync
 from pgbuild.queries.copy import copy_plan
-from pgbuild.render import sql_text
 from pgbuild.queries.insert import RowValues
+from pgbuild.render import sql_text
 from pgbuild.rows import Maker
 from pgbuild.session import Result, Session, const_factory, has_rows, wrap_error
 from pgbuild.table import Table

@@ -31,8 +31,8 @@ from pgbuild.errors import PgbuildError, QueryError
 from pgbuild.expressions import Compiled
 from pgbuild.queries.base import Async, Finish
 from pgbuild.queries.copy import copy_plan
-from pgbuild.render import sql_text
 from pgbuild.queries.insert import RowValues
+from pgbuild.render import sql_text
 from pgbuild.rows import Maker
 from pgbuild.session import Result, Session, const_factory, has_rows, wrap_error
 from pgbuild.table import Table
