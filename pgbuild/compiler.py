@@ -17,7 +17,7 @@ from psycopg import sql as pg
 from pgbuild.columns import Column
 from pgbuild.expressions import Expr, OrderBy, Placeholder, _operand
 from pgbuild.queries.subquery import Subquery
-from pgbuild.render import Ctx, ident
+from pgbuild.render import Ctx, ident, literal_sql
 from pgbuild.table import Table
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 COMMA = pg.SQL(", ")
 _AS = pg.SQL(" AS ")
+_CLOSE = pg.SQL(")")
 
 # The CTEs visible while a statement renders. A subquery in FROM that names
 # one of them renders as a reference ("recent"), any other as a derived table.
@@ -220,6 +221,41 @@ def _value(col: Column[Any], value: Any, ctx: Ctx) -> pg.Composable:
     return rendered
 
 
+def _columnar(rows: Sequence[dict[Column[Any], Any]]) -> bool:
+    """Whether rows can travel as one array per column: several rows, the
+    same keys in each, plain values only, and no array columns (unnest
+    would flatten them)."""
+    if len(rows) < 2 or not rows[0]:
+        return False
+    keys = rows[0].keys()
+    if any(c.dims for c in keys):
+        return False
+    return all(
+        row.keys() == keys and not any(isinstance(v, Expr) for v in row.values()) for row in rows
+    )
+
+
+@lru_cache(maxsize=1024)
+def _array_cast(col: Column[Any]) -> pg.Composable:
+    # The base type, without a modifier: an explicit cast to varchar(5) would
+    # silently truncate, while the insert's own assignment cast checks.
+    base = col.type_sql() if col.enum_type else literal_sql(_unmodified(col.sql_type))
+    return pg.Composed([pg.SQL("::"), base, pg.SQL("[]")])
+
+
+def _unmodified(sql_type: str) -> str:
+    """The type without its length/precision: ``character varying(5)`` →
+    ``text``, ``character(3)`` → ``bpchar`` (plain ``character`` is
+    ``character(1)``), ``numeric(12,4)`` → ``numeric``."""
+    if sql_type.startswith("character varying"):
+        return "text"
+    if sql_type.startswith("character"):
+        return "bpchar"
+    if sql_type.startswith("numeric"):
+        return "numeric"
+    return sql_type
+
+
 def render_insert(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
     return with_clause(q._ctes, ctx, lambda: _insert_body(q, ctx))
 
@@ -235,6 +271,18 @@ def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
         parts += [overriding, pg.SQL(" "), q._source._render_statement(ctx)]
     elif len(rows) == 1 and not rows[0]:
         parts.append(pg.SQL(" DEFAULT VALUES"))
+    elif _columnar(rows):
+        # Many rows with the same keys: one array per column, unnested. The
+        # statement has one parameter per column whatever the row count, so
+        # its text (and psycopg's prepared statement) is the same for 2 rows
+        # or 100,000, and the 65,535-parameter limit never applies.
+        cols = q._insert_columns()
+        arrays = [
+            pg.Composed([ctx.param([c.dump(row[c]) for row in rows]), _array_cast(c)])
+            for c in cols
+        ]
+        parts.append(pg.SQL(" ({})").format(COMMA.join(ident(c.db_name) for c in cols)))
+        parts += [overriding, pg.SQL(" SELECT * FROM unnest("), COMMA.join(arrays), _CLOSE]
     else:
         cols = q._insert_columns()
         default = pg.SQL("DEFAULT")
