@@ -11,6 +11,7 @@ from typing import Any, assert_type
 
 from pgbuild import (
     Column,
+    AsyncDatabase,
     Database,
     Expr,
     JoinedRow,
@@ -27,6 +28,7 @@ from pgbuild import (
     max_,
     numeric,
     pg_enum,
+    placeholder,
     serial,
     text,
 )
@@ -105,3 +107,22 @@ def rows(db: Database, user: Users) -> None:
     in_(Users.id, [1, 2])  # type: ignore[misc]
     print(user.nonexistent)  # type: ignore[attr-defined]
     print(Users.nonexistent)  # type: ignore[attr-defined]
+
+
+async def async_rows(adb: AsyncDatabase) -> None:
+    # The same builders; terminal methods are awaitable on an AsyncDatabase.
+    assert_type(await adb.select().from_(Users).all(), list[Users])
+    assert_type(await adb.select().from_(Users).first(), Users | None)
+    assert_type(await adb.select(Users.id).from_(Users).one(), tuple[str])
+    assert_type(await adb.insert(Users).values({"id": "u", "email": "e"}).execute(), int)
+    assert_type(await adb.count(Users), int)
+    prepared = adb.select().from_(Users).where(eq(Users.id, placeholder("id"))).prepare()
+    assert_type(await prepared.first(id="u1"), Users | None)
+    async with adb.transaction() as tx:
+        assert_type(await tx.update(Users).set({"name": "n"}).returning().all(), list[Users])
+    adb.select().from_(Users).all().append  # type: ignore[attr-defined]  # a coroutine, not a list
+
+
+def sync_prepared(db: Database) -> None:
+    prepared = db.select(Users.email).from_(Users).where(eq(Users.id, placeholder("id"))).prepare()
+    assert_type(prepared.all(id="u1"), list[tuple[str]])
