@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import Any, assert_type
 
 from pgbuild import (
-    Column,
     AsyncDatabase,
+    Column,
     Database,
     Expr,
     JoinedRow,
@@ -120,7 +120,7 @@ async def async_rows(adb: AsyncDatabase) -> None:
     assert_type(await prepared.first(id="u1"), Users | None)
     async with adb.transaction() as tx:
         assert_type(await tx.update(Users).set({"name": "n"}).returning().all(), list[Users])
-    adb.select().from_(Users).all().append  # type: ignore[attr-defined]  # a coroutine, not a list
+    print(len(adb.select().from_(Users).all()))  # type: ignore[arg-type]  # a coroutine
 
 
 def sync_prepared(db: Database) -> None:
