@@ -37,6 +37,17 @@ class Expr(Generic[T]):
     def _render(self, ctx: Ctx) -> pg.Composable:
         raise NotImplementedError
 
+    def over(
+        self,
+        *,
+        partition_by: Expr[Any] | Sequence[Expr[Any]] | None = None,
+        order_by: Expr[Any] | Sequence[Expr[Any]] | None = None,
+    ) -> Expr[T]:
+        """As a window function: ``count().over(partition_by=Sessions.user_id)``."""
+        from pgbuild.functions import over
+
+        return over(self, partition_by=partition_by, order_by=order_by)
+
     def as_(self, label: str) -> Labelled[T]:
         """Name this expression in a select list: ``count().as_("n")``."""
         return Labelled(self, label)
@@ -107,6 +118,7 @@ def adapt(value: Any) -> Any:
     return value
 
 
+_MIRROR = {"=": "=", "<>": "<>", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 _OPEN = pg.SQL("(")
 _CLOSE = pg.SQL(")")
 _AND = pg.SQL(" AND ")
@@ -175,10 +187,12 @@ class BinOp(Expr[T]):
     right: Any
 
     def _render(self, ctx: Ctx) -> pg.Composable:
-        column = _column_of(self.left) or _column_of(self.right)
-        return pg.Composed(
-            [_operand(self.left, ctx, column), _op(self.op), _operand(self.right, ctx, column)]
-        )
+        left, op, right = self.left, self.op, self.right
+        if getattr(left, "is_any", False) and op in _MIRROR:
+            # ANY(...) only stands on the right: "x = ANY(col)".
+            left, op, right = right, _MIRROR[op], left
+        column = _column_of(left) or _column_of(right)
+        return pg.Composed([_operand(left, ctx, column), _op(op), _operand(right, ctx, column)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,10 +203,12 @@ class BoolOp(Expr[bool]):
     items: tuple[Expr[Any], ...]
 
     def _render(self, ctx: Ctx) -> pg.Composable:
-        if not self.items:
+        # sql.empty() fragments are left out, so conditions can be built up.
+        items = [i for i in self.items if not (isinstance(i, Raw) and not i.parts)]
+        if not items:
             return pg.SQL("true" if self.op == "AND" else "false")
         sep = _AND if self.op == "AND" else _OR
-        return pg.Composed([_OPEN, sep.join([item._render(ctx) for item in self.items]), _CLOSE])
+        return pg.Composed([_OPEN, sep.join([item._render(ctx) for item in items]), _CLOSE])
 
 
 @dataclass(frozen=True, slots=True)
