@@ -27,7 +27,8 @@ from psycopg_pool import ConnectionPool
 from pgbuild.ddl import create_plan, drop_plan, existing
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Compiled
-from pgbuild.queries.base import Finish, Sync
+from pgbuild.queries.base import Finish, Query, Sync
+from pgbuild.queries.batch import batch_plan, cursor_name, row_factory_for
 from pgbuild.queries.copy import copy_plan
 from pgbuild.queries.insert import RowValues
 from pgbuild.render import sql_text
@@ -88,6 +89,54 @@ class _SyncSession(Session[Sync]):
 
     def _result(self, compiled: Compiled, row_factory: Any) -> Result:
         return Result(*self._execute(compiled, row_factory, fetch=True))
+
+    def _stream(
+        self, compiled: Compiled, maker: Maker | None, batch_size: int
+    ) -> Iterator[Any]:
+        try:
+            with self._connection() as conn, self._cursor_scope(conn):
+                try:
+                    cur = conn.cursor(name=cursor_name(), row_factory=row_factory_for(maker))
+                    with cur:
+                        cur.itersize = batch_size
+                        cur.execute(compiled.query(conn.info.encoding), compiled.params)
+                        yield from cur
+                except psycopg.Error as exc:
+                    raise wrap_error(exc, compiled, self._log_params) from exc
+        except POOL_ERRORS as exc:
+            raise pool_error(exc, "Database") from exc
+
+    def _cursor_scope(self, conn: psycopg.Connection[Any]) -> AbstractContextManager[Any]:
+        """A server-side cursor lives in a transaction: a pooled connection
+        in autocommit mode opens one for the loop; a transaction has one."""
+        return nullcontext()
+
+    def batch(self, queries: Sequence[Query[Any, Any]]) -> list[Any]:
+        """Run several statements in one round trip (pipeline mode), in one
+        transaction; each result as its terminal ``.all()`` would give it
+        (rows), or the row count for a statement without ``RETURNING``.
+
+        >>> users, n = db.batch([db.select().from_(Users), db.delete(Sessions)])
+        """
+        plan = batch_plan(queries)
+        with self._batch_scope() as session:
+            try:
+                with session._connection() as conn:
+                    cursors = []
+                    with conn.pipeline():
+                        for compiled, maker in plan:
+                            cur = conn.cursor(row_factory=row_factory_for(maker))
+                            cur.execute(compiled.query(conn.info.encoding), compiled.params)
+                            cursors.append(cur)
+                    return [
+                        cur.rowcount if maker is False else cur.fetchall()
+                        for cur, (_, maker) in zip(cursors, plan, strict=True)
+                    ]
+            except psycopg.Error as exc:
+                raise wrap_error(exc, None, self._log_params) from exc
+
+    def _batch_scope(self) -> AbstractContextManager[_SyncSession]:
+        return nullcontext(self)
 
     def copy_into(self, table: type[Table], rows: Sequence[RowValues]) -> int:
         """Load many rows fast with ``COPY ... FROM STDIN``; the number loaded.
@@ -166,6 +215,12 @@ class Database(_SyncSession):
     def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         # The hot path: _execute maps pool errors itself, without a generator.
         return self.pool.connection()
+
+    def _cursor_scope(self, conn: psycopg.Connection[Any]) -> AbstractContextManager[Any]:
+        return conn.transaction()
+
+    def _batch_scope(self) -> AbstractContextManager[_SyncSession]:
+        return self.transaction()
 
     @contextmanager
     def transaction(

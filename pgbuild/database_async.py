@@ -29,7 +29,8 @@ from psycopg_pool import AsyncConnectionPool
 from pgbuild.ddl import create_plan, drop_plan, existing
 from pgbuild.errors import PgbuildError, QueryError
 from pgbuild.expressions import Compiled
-from pgbuild.queries.base import Async, Finish
+from pgbuild.queries.base import Async, Finish, Query
+from pgbuild.queries.batch import batch_plan, cursor_name, row_factory_for
 from pgbuild.queries.copy import copy_plan
 from pgbuild.queries.insert import RowValues
 from pgbuild.render import sql_text
@@ -90,6 +91,46 @@ class _AsyncSession(Session[Async]):
 
     async def _result(self, compiled: Compiled, row_factory: Any) -> Result:
         return Result(*await self._execute(compiled, row_factory, fetch=True))
+
+    async def _stream(
+        self, compiled: Compiled, maker: Maker | None, batch_size: int
+    ) -> AsyncIterator[Any]:
+        async with self._connection() as conn, self._cursor_scope(conn):
+            try:
+                cur = conn.cursor(name=cursor_name(), row_factory=row_factory_for(maker))
+                async with cur:
+                    cur.itersize = batch_size
+                    await cur.execute(compiled.query(conn.info.encoding), compiled.params)
+                    async for row in cur:
+                        yield row
+            except psycopg.Error as exc:
+                raise wrap_error(exc, compiled, self._log_params) from exc
+
+    def _cursor_scope(self, conn: AsyncConn) -> AbstractAsyncContextManager[Any]:
+        return nullcontext()
+
+    async def batch(self, queries: Sequence[Query[Any, Any]]) -> list[Any]:
+        """Several statements in one round trip and one transaction (see
+        :meth:`Database.batch`)."""
+        plan = batch_plan(queries)
+        async with self._batch_scope() as session:
+            try:
+                async with session._connection() as conn:
+                    cursors = []
+                    async with conn.pipeline():
+                        for compiled, maker in plan:
+                            cur = conn.cursor(row_factory=row_factory_for(maker))
+                            await cur.execute(compiled.query(conn.info.encoding), compiled.params)
+                            cursors.append(cur)
+                    return [
+                        cur.rowcount if maker is False else await cur.fetchall()
+                        for cur, (_, maker) in zip(cursors, plan, strict=True)
+                    ]
+            except psycopg.Error as exc:
+                raise wrap_error(exc, None, self._log_params) from exc
+
+    def _batch_scope(self) -> AbstractAsyncContextManager[_AsyncSession]:
+        return nullcontext(self)
 
     async def copy_into(self, table: type[Table], rows: Sequence[RowValues]) -> int:
         """Load many rows fast with ``COPY ... FROM STDIN`` (see ``Database.copy_into``)."""
@@ -167,6 +208,12 @@ class AsyncDatabase(_AsyncSession):
 
     def _connection(self) -> AbstractAsyncContextManager[AsyncConn]:
         return self._borrow()
+
+    def _cursor_scope(self, conn: AsyncConn) -> AbstractAsyncContextManager[Any]:
+        return conn.transaction()
+
+    def _batch_scope(self) -> AbstractAsyncContextManager[_AsyncSession]:
+        return self.transaction()
 
     @asynccontextmanager
     async def transaction(

@@ -120,6 +120,9 @@ class Session(Generic[M]):
     def _run(self, compiled: Compiled) -> Any:
         raise NotImplementedError
 
+    def _stream(self, compiled: Compiled, maker: Maker | None, batch_size: int) -> Any:
+        raise NotImplementedError
+
     def _result(self, compiled: Compiled, row_factory: Any) -> Any:
         raise NotImplementedError
 

@@ -239,6 +239,20 @@ class AsyncBridge:
     def _result(self, compiled: Any, row_factory: Any) -> Any:
         return self._call(self._target._result(compiled, row_factory))
 
+    def _stream(self, compiled: Any, maker: Any, batch_size: int) -> Iterator[Any]:
+        rows = self._target._stream(compiled, maker, batch_size)
+        try:
+            while True:
+                try:
+                    yield self._call(rows.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._call(rows.aclose())
+
+    def batch(self, queries: Any) -> Any:
+        return self._call(self._target.batch(queries))
+
     def _bridged(self, value: Any) -> Any:
         return self._call(value) if inspect.isawaitable(value) else value
 

@@ -9,7 +9,7 @@ the compiled statement when a terminal method runs; builders do no I/O.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar, overload
 
@@ -55,6 +55,7 @@ class Executor(Protocol):
 
     def _fetch(self, compiled: Compiled, maker: Maker | None, finish: Finish) -> Any: ...
     def _run(self, compiled: Compiled) -> Any: ...
+    def _stream(self, compiled: Compiled, maker: Maker | None, batch_size: int) -> Any: ...
 
 
 def first_row(rows: list[Any], compiled: Compiled) -> Any:
@@ -187,6 +188,18 @@ class Query(Generic[R, M]):
     def scalar(self) -> Any:
         """The first column of the first row, or ``None`` when there is no row."""
         return self._exec()._fetch(self.compile(), None, first_value)
+
+    @overload
+    def iter(self: Query[R, Sync], batch_size: int = 1000) -> Iterator[R]: ...
+    @overload
+    def iter(self: Query[R, Async], batch_size: int = 1000) -> AsyncIterator[R]: ...
+    def iter(self, batch_size: int = 1000) -> Any:
+        """Stream the rows through a server-side cursor, ``batch_size`` at a
+        time, in constant memory: ``for row in q.iter(): ...`` (``async for``
+        on an AsyncDatabase). The connection is held until the loop ends."""
+        if batch_size < 1:
+            raise QueryError("iter(batch_size=...) must be at least 1")
+        return self._exec()._stream(self.compile(), self._maker(), batch_size)
 
     @overload
     def execute(self: Query[R, Sync]) -> int: ...
