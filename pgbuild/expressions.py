@@ -10,6 +10,7 @@ The operator functions are typed so that comparing a ``Column[str]`` with an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -47,6 +48,11 @@ class Expr(Generic[T]):
         from pgbuild.functions import over
 
         return over(self, partition_by=partition_by, order_by=order_by)
+
+    def op(self, opclass: str) -> Expr[T]:
+        """With an operator class, in an index:
+        ``index("meta_gin").using("gin").on(metadata.op("jsonb_path_ops"))``."""
+        return OpClass(self, check_name(opclass, "op()"))
 
     def as_(self, label: str) -> Labelled[T]:
         """Name this expression in a select list: ``count().as_("n")``."""
@@ -183,11 +189,11 @@ class BinOp(Expr[T]):
     """``left <op> right`` for a fixed set of operators."""
 
     left: Any
-    op: str
+    operator: str
     right: Any
 
     def _render(self, ctx: Ctx) -> pg.Composable:
-        left, op, right = self.left, self.op, self.right
+        left, op, right = self.left, self.operator, self.right
         if getattr(left, "is_any", False) and op in _MIRROR:
             # ANY(...) only stands on the right: "x = ANY(col)".
             left, op, right = right, _MIRROR[op], left
@@ -199,15 +205,15 @@ class BinOp(Expr[T]):
 class BoolOp(Expr[bool]):
     """``(a AND b AND ...)`` or ``(a OR b OR ...)``."""
 
-    op: Literal["AND", "OR"]
+    operator: Literal["AND", "OR"]
     items: tuple[Expr[Any], ...]
 
     def _render(self, ctx: Ctx) -> pg.Composable:
         # sql.empty() fragments are left out, so conditions can be built up.
         items = [i for i in self.items if not (isinstance(i, Raw) and not i.parts)]
         if not items:
-            return pg.SQL("true" if self.op == "AND" else "false")
-        sep = _AND if self.op == "AND" else _OR
+            return pg.SQL("true" if self.operator == "AND" else "false")
+        sep = _AND if self.operator == "AND" else _OR
         return pg.Composed([_OPEN, sep.join([item._render(ctx) for item in items]), _CLOSE])
 
 
@@ -332,6 +338,26 @@ class Raw(Expr[T]):
     def map_with(self, fn: Callable[[Any], U]) -> Raw[U]:
         """Decode this fragment's value with ``fn`` when it is selected."""
         return Raw(self.parts, fn)
+
+
+def check_name(name: str, where: str) -> str:
+    """An operator class or similar bare name spliced into DDL."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        from pgbuild.errors import QueryError
+
+        raise QueryError(f"{where}: {name!r} is not a name")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class OpClass(Expr[T]):
+    """``expr opclass``: an index column with its operator class."""
+
+    item: Expr[T]
+    opclass: str
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        return pg.Composed([self.item._render(ctx), pg.SQL(" " + self.opclass)])
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -20,9 +19,10 @@ from typing import Any, ClassVar, TypeVar
 from psycopg import sql as pg
 from psycopg.types.json import Jsonb
 
+from pgbuild.columns import _vector_text
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Cast, Expr, Func, OrderBy, Param, _operand
-from pgbuild.render import Ctx
+from pgbuild.render import Ctx, check_type_name
 
 T = TypeVar("T")
 
@@ -75,12 +75,12 @@ def json_get_text(doc: Expr[Any], *path: str | int) -> Expr[str | None]:
 @dataclass(frozen=True, slots=True)
 class _JsonbOp(Expr[bool]):
     doc: Expr[Any]
-    op: str
+    operator: str
     value: Expr[Any]
 
     def _render(self, ctx: Ctx) -> pg.Composable:
         return pg.Composed(
-            [_operand(self.doc, ctx, None), pg.SQL(self.op), self.value._render(ctx)]
+            [_operand(self.doc, ctx, None), pg.SQL(self.operator), self.value._render(ctx)]
         )
 
 
@@ -112,6 +112,45 @@ def any_(array: Expr[Any]) -> Expr[Any]:
     """``= ANY(array)``: ``where(eq(sql("{v}", v="x"), any_(Posts.tags)))``, or
     with the column first, ``eq(any_(Posts.tags), "x")``, which is turned around."""
     return AnyOf(array)
+
+
+# ------------------------------------------------------------------ pgvector
+
+
+@dataclass(frozen=True, slots=True)
+class VectorDistance(Expr[float]):
+    """``a <-> b`` (and ``<=>``, ``<#>``) between pgvector vectors."""
+
+    left: Expr[Any]
+    operator: str
+    right: Any
+    negate: bool = False
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        if isinstance(self.right, Expr):
+            right = self.right._render(ctx)
+        else:
+            right = pg.Composed([ctx.param(_vector_text(self.right)), pg.SQL("::vector")])
+        distance = [_OPEN, _operand(self.left, ctx, None), pg.SQL(self.operator), right, _CLOSE]
+        if self.negate:
+            return pg.Composed([_OPEN, *distance, pg.SQL(" * -1"), _CLOSE])
+        return pg.Composed(distance)
+
+
+def l2_distance(left: Expr[Any], right: Any) -> Expr[float]:
+    """Euclidean distance, ``left <-> right``: ``order_by(l2_distance(Items.embedding, v))``."""
+    return VectorDistance(left, " <-> ", right)
+
+
+def cosine_distance(left: Expr[Any], right: Any) -> Expr[float]:
+    """Cosine distance (1 - cosine similarity), ``left <=> right``."""
+    return VectorDistance(left, " <=> ", right)
+
+
+def inner_product(left: Expr[Any], right: Any) -> Expr[float]:
+    """The inner product, ``(left <#> right) * -1`` (pgvector's operator is
+    the negative inner product, which is what an index orders by)."""
+    return VectorDistance(left, " <#> ", right, negate=True)
 
 
 # ------------------------------------------------------------------ windows
@@ -216,18 +255,10 @@ def case_(*whens: tuple[Expr[bool], Any], else_: Any = None) -> Expr[Any]:
     return Case(tuple(whens), else_)
 
 
-_TYPE_NAME = re.compile(
-    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?"
-    r"( [A-Za-z_][A-Za-z0-9_]*)*(\(\d+(, ?\d+)?\))?( with(out)? time zone)?(\[\])*$"
-)
-
-
 def cast(item: Any, type_name: str) -> Expr[Any]:
     """``CAST``: ``cast(Users.id, "integer")``. The type name is checked
     (letters, digits, spaces, ``(p, s)``, ``[]``), never a place for values."""
-    if not _TYPE_NAME.match(type_name):
-        raise QueryError(f"cast(): {type_name!r} is not a type name")
-    return Cast(item, type_name)
+    return Cast(item, check_type_name(type_name, "cast()"))
 
 
 __all__ = [
@@ -235,14 +266,18 @@ __all__ = [
     "Case",
     "JsonPath",
     "Over",
+    "VectorDistance",
     "any_",
     "case_",
     "cast",
+    "cosine_distance",
     "dense_rank",
+    "inner_product",
     "json_get",
     "json_get_text",
     "jsonb_contains",
     "jsonb_has_key",
+    "l2_distance",
     "lag",
     "lead",
     "over",

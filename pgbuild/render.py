@@ -11,6 +11,7 @@ should see it, for printing or writing to a file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -101,3 +102,19 @@ class Ctx:
 def sql_text(statement: pg.Composable, context: Any = None) -> str:
     """A parameterless statement as plain SQL text (``%%`` back to ``%``)."""
     return statement.as_string(context).replace("%%", "%")
+
+
+_TYPE_NAME = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?"
+    r"( [A-Za-z_][A-Za-z0-9_]*)*(\(\d+(, ?\d+)?\))?( with(out)? time zone)?(\[\])*$"
+)
+
+
+def check_type_name(type_name: str, where: str) -> str:
+    """A SQL type name as text (letters, digits, spaces, ``(p, s)``, ``[]``):
+    type names are spliced into statements, so nothing else is accepted."""
+    if not isinstance(type_name, str) or not _TYPE_NAME.match(type_name):
+        from pgbuild.errors import QueryError
+
+        raise QueryError(f"{where}: {type_name!r} is not a type name")
+    return type_name

@@ -57,6 +57,7 @@ class Index:
     columns: tuple[Expr[Any], ...] = ()
     method: str | None = None
     predicate: Expr[bool] | None = None
+    nulls_distinct: bool = True
 
     def on(self, *columns: Expr[Any]) -> Index:
         """The indexed columns (or expressions), in order."""
@@ -73,6 +74,10 @@ class Index:
     def where(self, condition: Expr[bool]) -> Index:
         """Make the index partial: ``.where(is_null(deleted_at))``."""
         return replace(self, predicate=condition)
+
+    def nulls_not_distinct(self) -> Index:
+        """A unique index where NULLs count as equal (PostgreSQL 15+)."""
+        return replace(self, nulls_distinct=False)
 
 
 def index(name: str) -> Index:
@@ -116,6 +121,11 @@ class Unique:
 
     columns: tuple[Column[Any], ...]
     name: str | None = None
+    nulls_distinct: bool = True
+
+    def nulls_not_distinct(self) -> Unique:
+        """``UNIQUE NULLS NOT DISTINCT``: NULLs count as equal (PostgreSQL 15+)."""
+        return replace(self, nulls_distinct=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +166,20 @@ def check(name: str, condition: Expr[bool]) -> Check:
 
 
 Extra = Index | PrimaryKey | ForeignKey | Unique | Check
+
+
+@dataclass(frozen=True, slots=True)
+class Extension:
+    """A PostgreSQL extension the schema needs, created before the tables:
+    ``citext = extension("citext")`` in the schema module."""
+
+    name: str
+
+
+def extension(name: str) -> Extension:
+    """Declare an extension (``extension("vector")``); ``create_tables`` and
+    the migration tool create it first, and never drop it unless told to."""
+    return Extension(check_identifier(name, "extension"))
 
 
 # ------------------------------------------------------------------ tables

@@ -41,8 +41,29 @@ def column_of(table: type[Table], key: str | Column[Any]) -> Column[Any]:
 
 
 def normalise_row(table: type[Table], row: RowValues) -> dict[Column[Any], Any]:
+    """A row (or assignments) keyed by column; generated columns are refused."""
     items = row.__dict__.items() if isinstance(row, Table) else row.items()
-    return {column_of(table, k): v for k, v in items}
+    out = {column_of(table, k): v for k, v in items}
+    for col in out:
+        if col.generated is not None:
+            raise QueryError(
+                f"{table.__table__.name}.{col.attr} is a generated column: the server "
+                "computes it, so it cannot be written"
+            )
+    return out
+
+
+def _fill(table: type[Table], row: dict[Column[Any], Any]) -> dict[Column[Any], Any]:
+    """Python-side defaults for an inserted row: ``default_fn`` columns, and
+    ``on_update`` columns without a database default (as Drizzle's $onUpdate)."""
+    for col in table.__table__.columns:
+        if col in row:
+            continue
+        if col.default_factory is not None:
+            row[col] = col.default_factory()
+        elif col.has_on_update and not col.has_default:
+            row[col] = col.on_update_value()
+    return row
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -80,7 +101,7 @@ class Insert(WriteQuery[TT, M]):
         meta = self._table.__table__
         if not many:
             raise QueryError(f"insert into {meta.name}: values([]) has no rows to insert")
-        normalised = tuple(normalise_row(self._table, r) for r in many)
+        normalised = tuple(_fill(self._table, normalise_row(self._table, r)) for r in many)
         required = [c for c in meta.columns if not c.nullable and not c.has_default]
         for i, row in enumerate(normalised):
             for col in required:
