@@ -344,10 +344,10 @@ def strip_comments(statement: str) -> str:
 def declared_schema(config: Config) -> Schema:
     """The model of the Table classes in the config's schema module, limited
     to the config's schemas and tables filters."""
-    from pgbuild.migrate.declared import find_tables, from_tables
+    from pgbuild.migrate.declared import find_extensions, find_tables, from_tables
 
     module = import_schema(config)
-    model = from_tables(find_tables(module))
+    model = from_tables(find_tables(module), find_extensions(module))
     if config.schemas is not None or config.tables is not None:
         model = model.filter(config.schemas, config.tables)
     return model
