@@ -220,6 +220,15 @@ class Column(Expr[T]):
         return _map_array(value, cls, self.dims) if self.dims else cls(value)
 
     @property
+    def needs_dump(self) -> bool:
+        """Whether :meth:`dump` changes values (JSON, Python enums, custom types)."""
+        return (
+            self.json_type is not None
+            or self.dumper is not None
+            or (self.enum_type is not None and self.enum_type.python is not None)
+        )
+
+    @property
     def needs_load(self) -> bool:
         if self.loader is not None:
             return True

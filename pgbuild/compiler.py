@@ -26,13 +26,23 @@ if TYPE_CHECKING:
     from pgbuild.queries.select import Lock, Select
     from pgbuild.queries.setops import Compound
 
+# Statement keywords are the same few objects in every statement: build each once.
+_k = lru_cache(maxsize=512)(pg.SQL)
+
 COMMA = pg.SQL(", ")
 _AS = pg.SQL(" AS ")
 _CLOSE = pg.SQL(")")
+_EQUALS = pg.SQL(" = ")
 
 # The CTEs visible while a statement renders. A subquery in FROM that names
 # one of them renders as a reference ("recent"), any other as a derived table.
 def table_ref(table: type[Table]) -> pg.Composable:
+    key: Any = table  # a class is hashable, whatever its instances are
+    return _table_ref(key)
+
+
+@lru_cache(maxsize=1024)
+def _table_ref(table: Any) -> pg.Composable:
     """``"schema"."name"``, plus ``AS "alias"`` when the table is aliased."""
     meta = table.__table__
     name = ident(meta.schema, meta.name) if meta.schema else ident(meta.name)
@@ -65,7 +75,7 @@ def with_clause(
         for cte in ctes:
             items.append(pg.SQL("{} AS {}").format(ident(cte._name), cte._render_query(ctx)))
             ctx.ctes = (*ctx.ctes, cte)
-        return pg.Composed([pg.SQL("WITH "), COMMA.join(items), pg.SQL(" "), body()])
+        return pg.Composed([_k("WITH "), COMMA.join(items), _k(" "), body()])
     finally:
         ctx.ctes = outer
 
@@ -90,34 +100,34 @@ def _whole_tables(tables: tuple[type[Table], ...]) -> pg.Composable:
 
 
 def _select_body(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
-    parts: list[pg.Composable] = [pg.SQL("SELECT ")]
+    parts: list[pg.Composable] = [_k("SELECT ")]
     if q._distinct_on:
         parts.append(pg.SQL("DISTINCT ON ({}) ").format(_list(q._distinct_on, ctx)))
     elif q._distinct:
-        parts.append(pg.SQL("DISTINCT "))
+        parts.append(_k("DISTINCT "))
     parts.append(_select_list(q, ctx))
     if q._from is not None:
-        parts += [pg.SQL(" FROM "), _source(q._from, ctx)]
+        parts += [_k(" FROM "), _source(q._from, ctx)]
     for join in q._joins:
         lateral = "LATERAL " if join.lateral else ""
         parts.append(pg.SQL(f" {join.kind} JOIN {lateral}"))
         parts.append(_source(join.source, ctx))
         if join.on is not None:
-            parts += [pg.SQL(" ON "), join.on._render(ctx)]
+            parts += [_k(" ON "), join.on._render(ctx)]
         elif join.lateral and join.kind != "CROSS":
-            parts.append(pg.SQL(" ON true"))
+            parts.append(_k(" ON true"))
     if q._where is not None:
-        parts += [pg.SQL(" WHERE "), q._where._render(ctx)]
+        parts += [_k(" WHERE "), q._where._render(ctx)]
     if q._group_by:
-        parts += [pg.SQL(" GROUP BY "), _list(q._group_by, ctx)]
+        parts += [_k(" GROUP BY "), _list(q._group_by, ctx)]
     if q._having is not None:
-        parts += [pg.SQL(" HAVING "), q._having._render(ctx)]
+        parts += [_k(" HAVING "), q._having._render(ctx)]
     if q._order_by:
-        parts += [pg.SQL(" ORDER BY "), _list(q._order_by, ctx)]
+        parts += [_k(" ORDER BY "), _list(q._order_by, ctx)]
     if q._limit is not None:
-        parts += [pg.SQL(" LIMIT "), _operand(q._limit, ctx, None)]
+        parts += [_k(" LIMIT "), _operand(q._limit, ctx, None)]
     if q._offset is not None:
-        parts += [pg.SQL(" OFFSET "), _operand(q._offset, ctx, None)]
+        parts += [_k(" OFFSET "), _operand(q._offset, ctx, None)]
     parts += [_lock(lock) for lock in q._locks]
     return pg.Composed(parts)
 
@@ -133,11 +143,11 @@ _STRENGTH = {
 def _lock(lock: Lock) -> pg.Composable:
     parts: list[pg.Composable] = [pg.SQL(" FOR " + _STRENGTH[lock.strength])]
     if lock.of:
-        parts += [pg.SQL(" OF "), COMMA.join(ident(t.__alias__) for t in lock.of)]
+        parts += [_k(" OF "), COMMA.join(ident(t.__alias__) for t in lock.of)]
     if lock.nowait:
-        parts.append(pg.SQL(" NOWAIT"))
+        parts.append(_k(" NOWAIT"))
     elif lock.skip_locked:
-        parts.append(pg.SQL(" SKIP LOCKED"))
+        parts.append(_k(" SKIP LOCKED"))
     return pg.Composed(parts)
 
 
@@ -163,11 +173,11 @@ def _compound_body(q: Compound[Any, Any], ctx: Ctx) -> pg.Composable:
     ]
     # ORDER BY of a compound names output columns, so columns render bare.
     if q._order_by:
-        parts += [pg.SQL(" ORDER BY "), _list(q._order_by, ctx.unqualified())]
+        parts += [_k(" ORDER BY "), _list(q._order_by, ctx.unqualified())]
     if q._limit is not None:
-        parts += [pg.SQL(" LIMIT "), _operand(q._limit, ctx, None)]
+        parts += [_k(" LIMIT "), _operand(q._limit, ctx, None)]
     if q._offset is not None:
-        parts += [pg.SQL(" OFFSET "), _operand(q._offset, ctx, None)]
+        parts += [_k(" OFFSET "), _operand(q._offset, ctx, None)]
     return pg.Composed(parts)
 
 
@@ -204,12 +214,12 @@ def _source(source: Any, ctx: Ctx) -> pg.Composable:
 def _returning(fields: Sequence[Expr[Any]] | dict[str, Expr[Any]] | None, ctx: Ctx) -> list[Any]:
     if fields is None:
         return []
-    return [pg.SQL(" RETURNING "), select_list(fields, ctx)]
+    return [_k(" RETURNING "), select_list(fields, ctx)]
 
 
 def _assignments(values: dict[Column[Any], Any], ctx: Ctx) -> pg.Composable:
     return COMMA.join(
-        pg.SQL("{} = {}").format(ident(col.db_name), _value(col, value, ctx))
+        pg.Composed([ident(col.db_name), _EQUALS, _value(col, value, ctx)])
         for col, value in values.items()
     )
 
@@ -219,6 +229,12 @@ def _value(col: Column[Any], value: Any, ctx: Ctx) -> pg.Composable:
     if col.cast_params and (not isinstance(value, Expr) or isinstance(value, Placeholder)):
         return pg.SQL("{}::{}").format(rendered, col.type_sql())
     return rendered
+
+
+def _column_values(col: Column[Any], rows: Sequence[dict[Column[Any], Any]]) -> list[Any]:
+    if col.needs_dump:
+        return [col.dump(row[col]) for row in rows]
+    return [row[col] for row in rows]
 
 
 def _columnar(rows: Sequence[dict[Column[Any], Any]]) -> bool:
@@ -240,7 +256,7 @@ def _array_cast(col: Column[Any]) -> pg.Composable:
     # The base type, without a modifier: an explicit cast to varchar(5) would
     # silently truncate, while the insert's own assignment cast checks.
     base = col.type_sql() if col.enum_type else literal_sql(_unmodified(col.sql_type))
-    return pg.Composed([pg.SQL("::"), base, pg.SQL("[]")])
+    return pg.Composed([_k("::"), base, _k("[]")])
 
 
 def _unmodified(sql_type: str) -> str:
@@ -262,32 +278,29 @@ def render_insert(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
 
 def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
     table = q._table
-    parts: list[pg.Composable] = [pg.SQL("INSERT INTO "), table_ref(table)]
+    parts: list[pg.Composable] = [_k("INSERT INTO "), table_ref(table)]
     rows = q._rows
     overriding = pg.SQL(" OVERRIDING SYSTEM VALUE" if q._overriding else "")
     if q._source is not None:
         cols = list(q._source_columns)
         parts.append(pg.SQL(" ({})").format(COMMA.join(ident(c.db_name) for c in cols)))
-        parts += [overriding, pg.SQL(" "), q._source._render_statement(ctx)]
+        parts += [overriding, _k(" "), q._source._render_statement(ctx)]
     elif len(rows) == 1 and not rows[0]:
-        parts.append(pg.SQL(" DEFAULT VALUES"))
+        parts.append(_k(" DEFAULT VALUES"))
     elif _columnar(rows):
         # Many rows with the same keys: one array per column, unnested. The
         # statement has one parameter per column whatever the row count, so
         # its text (and psycopg's prepared statement) is the same for 2 rows
         # or 100,000, and the 65,535-parameter limit never applies.
         cols = q._insert_columns()
-        arrays = [
-            pg.Composed([ctx.param([c.dump(row[c]) for row in rows]), _array_cast(c)])
-            for c in cols
-        ]
+        arrays = [pg.Composed([ctx.param(_column_values(c, rows)), _array_cast(c)]) for c in cols]
         parts.append(pg.SQL(" ({})").format(COMMA.join(ident(c.db_name) for c in cols)))
-        parts += [overriding, pg.SQL(" SELECT * FROM unnest("), COMMA.join(arrays), _CLOSE]
+        parts += [overriding, _k(" SELECT * FROM unnest("), COMMA.join(arrays), _CLOSE]
     else:
         cols = q._insert_columns()
-        default = pg.SQL("DEFAULT")
+        default = _k("DEFAULT")
         parts.append(pg.SQL(" ({})").format(COMMA.join(ident(c.db_name) for c in cols)))
-        parts += [overriding, pg.SQL(" VALUES ")]
+        parts += [overriding, _k(" VALUES ")]
         parts.append(
             COMMA.join(
                 pg.SQL("({})").format(
@@ -305,19 +318,19 @@ def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
 
 
 def _on_conflict(table: type[Table], c: OnConflict, ctx: Ctx) -> pg.Composable:
-    parts: list[pg.Composable] = [pg.SQL(" ON CONFLICT")]
+    parts: list[pg.Composable] = [_k(" ON CONFLICT")]
     if c.target:
         bare = ctx.unqualified()
         parts.append(pg.SQL(" ({})").format(_list(c.target, bare)))
         if c.target_where is not None:
-            parts += [pg.SQL(" WHERE "), c.target_where._render(bare)]
+            parts += [_k(" WHERE "), c.target_where._render(bare)]
     if c.set is None:
-        parts.append(pg.SQL(" DO NOTHING"))
+        parts.append(_k(" DO NOTHING"))
         return pg.Composed(parts)
     assignments = _with_on_update(table, c.set)
-    parts += [pg.SQL(" DO UPDATE SET "), _assignments(assignments, ctx)]
+    parts += [_k(" DO UPDATE SET "), _assignments(assignments, ctx)]
     if c.set_where is not None:
-        parts += [pg.SQL(" WHERE "), c.set_where._render(ctx)]
+        parts += [_k(" WHERE "), c.set_where._render(ctx)]
     return pg.Composed(parts)
 
 
@@ -339,15 +352,15 @@ def render_update(q: Any, ctx: Ctx) -> pg.Composable:
 
 def _update_body(q: Any, ctx: Ctx) -> pg.Composable:
     parts: list[pg.Composable] = [
-        pg.SQL("UPDATE "),
+        _k("UPDATE "),
         table_ref(q._table),
-        pg.SQL(" SET "),
+        _k(" SET "),
         _assignments(_with_on_update(q._table, q._set), ctx),
     ]
     if q._from:
-        parts += [pg.SQL(" FROM "), COMMA.join(_source(s, ctx) for s in q._from)]
+        parts += [_k(" FROM "), COMMA.join(_source(s, ctx) for s in q._from)]
     if q._where is not None:
-        parts += [pg.SQL(" WHERE "), q._where._render(ctx)]
+        parts += [_k(" WHERE "), q._where._render(ctx)]
     parts += _returning(q._returning, ctx)
     return pg.Composed(parts)
 
@@ -357,9 +370,9 @@ def render_delete(q: Delete[Any, Any], ctx: Ctx) -> pg.Composable:
 
 
 def _delete_body(q: Delete[Any, Any], ctx: Ctx) -> pg.Composable:
-    parts: list[pg.Composable] = [pg.SQL("DELETE FROM "), table_ref(q._table)]
+    parts: list[pg.Composable] = [_k("DELETE FROM "), table_ref(q._table)]
     if q._where is not None:
-        parts += [pg.SQL(" WHERE "), q._where._render(ctx)]
+        parts += [_k(" WHERE "), q._where._render(ctx)]
     parts += _returning(q._returning, ctx)
     return pg.Composed(parts)
 

@@ -35,5 +35,8 @@ def copy_plan(
     statement = pg.SQL("COPY {} ({}) FROM STDIN").format(
         table_ref(table), pg.SQL(", ").join(ident(c.db_name) for c in columns)
     )
-    values = [tuple(c.dump(row[c]) for c in columns) for row in checked]
+    if any(c.needs_dump for c in columns):
+        values = [tuple(c.dump(row[c]) for c in columns) for row in checked]
+    else:
+        values = [tuple(row[c] for c in columns) for row in checked]
     return statement, values

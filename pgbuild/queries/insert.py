@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from psycopg import sql as pg
@@ -43,9 +44,13 @@ def column_of(table: type[Table], key: str | Column[Any]) -> Column[Any]:
 def normalise_row(table: type[Table], row: RowValues) -> dict[Column[Any], Any]:
     """A row (or assignments) keyed by column; generated columns are refused."""
     items = row.__dict__.items() if isinstance(row, Table) else row.items()
-    out = {column_of(table, k): v for k, v in items}
-    for col in out:
-        if col.generated is not None:
+    try:  # the common case, attribute names: one dict lookup per key
+        by_attr: dict[Any, Column[Any]] = table.__table__.by_attr
+        out = {by_attr[k]: v for k, v in items}
+    except (KeyError, TypeError):  # Column keys, or a name to report
+        out = {column_of(table, k): v for k, v in items}
+    for col in _columns(table).generated:
+        if col in out:
             raise QueryError(
                 f"{table.__table__.name}.{col.attr} is a generated column: the server "
                 "computes it, so it cannot be written"
@@ -53,15 +58,41 @@ def normalise_row(table: type[Table], row: RowValues) -> dict[Column[Any], Any]:
     return out
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Kinds:
+    generated: tuple[Column[Any], ...]
+    filled: tuple[Column[Any], ...]
+    required: tuple[Column[Any], ...]
+
+
+@lru_cache(maxsize=1024)
+def _kinds(table: Any) -> _Kinds:
+    columns = table.__table__.columns
+    return _Kinds(
+        generated=tuple(c for c in columns if c.generated is not None),
+        filled=tuple(
+            c
+            for c in columns
+            if c.default_factory is not None or (c.has_on_update and not c.has_default)
+        ),
+        required=tuple(c for c in columns if not c.nullable and not c.has_default),
+    )
+
+
+def _columns(table: type[Table]) -> _Kinds:
+    key: Any = table  # a class is hashable, whatever its instances are
+    return _kinds(key)
+
+
 def _fill(table: type[Table], row: dict[Column[Any], Any]) -> dict[Column[Any], Any]:
     """Python-side defaults for an inserted row: ``default_fn`` columns, and
     ``on_update`` columns without a database default (as Drizzle's $onUpdate)."""
-    for col in table.__table__.columns:
+    for col in _columns(table).filled:
         if col in row:
             continue
         if col.default_factory is not None:
             row[col] = col.default_factory()
-        elif col.has_on_update and not col.has_default:
+        else:
             row[col] = col.on_update_value()
     return row
 
@@ -102,7 +133,7 @@ class Insert(WriteQuery[TT, M]):
         if not many:
             raise QueryError(f"insert into {meta.name}: values([]) has no rows to insert")
         normalised = tuple(_fill(self._table, normalise_row(self._table, r)) for r in many)
-        required = [c for c in meta.columns if not c.nullable and not c.has_default]
+        required = _columns(self._table).required
         for i, row in enumerate(normalised):
             for col in required:
                 if row.get(col, ...) is None or col not in row:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar, overload
 
 from psycopg import sql as pg
@@ -327,10 +328,16 @@ def _part(source: Source) -> tuple[Maker | None, int, list[int]]:
     if isinstance(source, Subquery):
         width = source._width()
         return source._query._maker(), width, list(range(width))
-    columns = source.__table__.columns
+    key: Any = source  # a class is hashable, whatever its instances are
+    return _table_part(key)
+
+
+@lru_cache(maxsize=1024)
+def _table_part(table: Any) -> tuple[Maker | None, int, list[int]]:
+    columns = table.__table__.columns
     # An alias's rows are rows of the aliased table.
-    make = table_maker(source.__row_class__, columns)
-    keys = source.__table__.primary_key or columns
+    make = table_maker(table.__row_class__, columns)
+    keys = table.__table__.primary_key or columns
     return make, len(columns), [columns.index(c) for c in keys]
 
 
