@@ -7,7 +7,6 @@ Every public name is importable from here::
 
 from pgbuild.columns import (
     Column,
-    CustomType,
     PgEnum,
     bigint,
     bigserial,
@@ -15,7 +14,6 @@ from pgbuild.columns import (
     bytea,
     char,
     cidr,
-    custom_type,
     date,
     double_precision,
     inet,
@@ -34,8 +32,8 @@ from pgbuild.columns import (
     timestamp,
     uuid,
     varchar,
-    vector,
 )
+from pgbuild.custom_types import CustomType, custom_type, vector
 from pgbuild.database import Database, Transaction
 from pgbuild.database_async import AsyncDatabase, AsyncTransaction
 from pgbuild.errors import (

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, TypeVar
 from psycopg import sql as pg
 from psycopg.types.json import Jsonb
 
-from pgbuild.columns import _vector_text
+from pgbuild.custom_types import _vector_text
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Cast, Expr, Func, OrderBy, Param, _operand
 from pgbuild.render import Ctx, check_type_name
