@@ -6,6 +6,7 @@ the ``python -m pgbuild.migrate`` commands on top of them.
 # ``pull`` stays in its module (``from pgbuild.migrate.pull import pull``):
 # exporting it here would hide the submodule of the same name.
 from pgbuild.migrate.config import Config, load_config
+from pgbuild.migrate.declared import drop_extension
 from pgbuild.migrate.runner import Status, baseline, down, push, status, up
 from pgbuild.migrate.snapshot import check, export, generate
 
@@ -15,6 +16,7 @@ __all__ = [
     "baseline",
     "check",
     "down",
+    "drop_extension",
     "export",
     "generate",
     "load_config",

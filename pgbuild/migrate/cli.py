@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
         "answer a rename question: table.old_column=new_column or old_table=new_table; "
         "table.old=  (nothing after =) means 'not a rename' (repeatable)"
     )
+    hints_help = (
+        "a TOML file answering rename questions for the whole run: under [renames], "
+        '"users.nickname" = "handle", "old_table" = "new_table", "users.legacy" = "" '
+        "(drop and add); --rename wins over it"
+    )
     p = command(
         "generate",
         "diff the declared schema against the last snapshot and write the next migration "
@@ -70,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--custom", action="store_true",
                    help="write an empty migration for hand-written SQL")
     p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW", help=renames_help)
+    p.add_argument("--hints", metavar="FILE", help=hints_help)
 
     p = command(
         "up",
@@ -86,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="apply changes that lose data")
     p.add_argument("--dry-run", action="store_true", help="print the SQL, change nothing")
     p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW", help=renames_help)
+    p.add_argument("--hints", metavar="FILE", help=hints_help)
 
     command("status", "list applied, pending and changed migrations")
     command(
@@ -101,8 +108,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="revert every applied migration numbered above N (--to 0: all)")
     p.add_argument("--dry-run", action="store_true", help="print the SQL, change nothing")
 
-    p = command("baseline", "record migrations as applied without running them")
+    p = command(
+        "baseline",
+        "record migrations as applied without running them (to adopt an existing database); "
+        "refuses unless the database matches the schema they lead to",
+    )
     p.add_argument("--to", metavar="N", help="only migrations numbered up to N (default: all)")
+    p.add_argument("--force", action="store_true",
+                   help="record them even though the database does not match their snapshot")
     return parser
 
 
@@ -130,14 +143,15 @@ def run(args: argparse.Namespace) -> int:
     command = "up" if args.command == "migrate" else args.command
     if command == "generate":
         snapshot.generate(
-            config=config, name=args.name, custom=args.custom, renames=_renames(args.rename)
+            config=config, name=args.name, custom=args.custom, renames=_renames(args.rename),
+            hints=args.hints,
         )
     elif command == "up":
         runner.up(url, config=config, dry_run=args.dry_run, allow_pooler=pooler)
     elif command == "push":
         runner.push(
             url, config=config, force=args.force, dry_run=args.dry_run,
-            renames=_renames(args.rename), allow_pooler=pooler,
+            renames=_renames(args.rename), hints=args.hints, allow_pooler=pooler,
         )
     elif command == "status":
         state = runner.status(url, config=config, allow_pooler=pooler)
@@ -161,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     elif command == "down":
         runner.down(url, config=config, to=args.to, dry_run=args.dry_run, allow_pooler=pooler)
     elif command == "baseline":
-        runner.baseline(url, config=config, to=args.to, allow_pooler=pooler)
+        runner.baseline(url, config=config, to=args.to, force=args.force, allow_pooler=pooler)
     return 0
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "database_url",
     "describe_url",
     "import_schema",
+    "is_transaction_pooler",
     "load_config",
     "resolve_config",
 ]
@@ -176,10 +177,10 @@ def _parse(path: Path, section: Any) -> Config:
 
 # ------------------------------------------------------------------ database URL
 
-_POOLERS = (
-    re.compile(r"\.pooler\.supabase\.com$"),
-    re.compile(r"-pooler\."),
-)
+# Supavisor and Supabase's PgBouncer take transaction mode on port 6543 (5432
+# is session mode, which keeps the lock); Neon's pooled hosts end in -pooler.
+_SUPABASE = re.compile(r"\.supabase\.(com|co)$")
+_NEON_POOLER = re.compile(r"-pooler\.")
 
 
 def database_url(
@@ -210,21 +211,41 @@ def database_url(
         (echo or _stderr)(f"using the embedded development server in {shown}")
         return embedded_url(data)
     try:
-        params = conninfo_to_dict(url)
+        conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         raise PgbuildError(f"malformed database URL in {source}: {exc}") from None
-    host = str(params.get("host") or "")
-    port = str(params.get("port") or "")
-    if not allow_pooler and (
-        any(p.search(h) for p in _POOLERS for h in host.split(","))
-        or (port == "6543" and "supabase" in host)
-    ):
-        raise PgbuildError(
-            f"{describe_url(url)} is a transaction-mode connection pooler: migrations hold a "
-            "session-level advisory lock, which such a pooler cannot keep. Set "
-            "DATABASE_DIRECT_URL to the direct (session) connection, or pass --allow-pooler"
-        )
+    if not allow_pooler:
+        refuse_pooler(url, source)
     return url
+
+
+def is_transaction_pooler(url: str) -> bool:
+    """Whether ``url`` is a known transaction-mode pooler: a Supabase pooler
+    host on port 6543, or a Neon ``-pooler.`` host."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return False
+    hosts = str(params.get("host") or "").split(",")
+    ports = str(params.get("port") or "").split(",")
+    for i, host in enumerate(hosts):
+        port = ports[i] if i < len(ports) else ports[-1]
+        if _NEON_POOLER.search(host) or (_SUPABASE.search(host) and port == "6543"):
+            return True
+    return False
+
+
+def refuse_pooler(url: str, source: str = "the URL") -> None:
+    """Raise :class:`PgbuildError`, saying why, when ``url`` is a known
+    transaction-mode pooler."""
+    if is_transaction_pooler(url):
+        raise PgbuildError(
+            f"{describe_url(url)} (from {source}) is a transaction-mode connection pooler: "
+            "migrations hold a session-level advisory lock, which such a pooler cannot keep "
+            "(it hands each transaction to any server connection, so two runs could apply "
+            "the same migration). Set DATABASE_DIRECT_URL to the direct (session) "
+            "connection, or pass --allow-pooler (allow_pooler=True) to run anyway"
+        )
 
 
 def describe_url(url: str) -> str:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Iterable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from pgbuild import ddl
 from pgbuild.columns import MISSING
 from pgbuild.columns import Column as DeclaredColumn
+from pgbuild.errors import SchemaError
 from pgbuild.expressions import Expr, OpClass, OrderBy
 from pgbuild.migrate.model import (
     Check,
@@ -44,23 +46,46 @@ from pgbuild.migrate.model import (
 )
 from pgbuild.naming import make_object_name
 from pgbuild.render import Ctx, Literal, sql_text
-from pgbuild.table import Extension
+from pgbuild.table import Extension, check_identifier
 from pgbuild.table import Index as DeclaredIndex
 from pgbuild.table import Table as DeclaredTable
 
 
+@dataclass(frozen=True)
+class DroppedExtension:
+    """An extension declared dropped: see :func:`drop_extension`."""
+
+    name: str
+
+
+def drop_extension(name: str) -> DroppedExtension:
+    """Declare, in the schema module, that an extension must go:
+    ``drop_extension("ltree")``. Migrations and push drop it where it
+    exists (after whatever used it); an extension that is merely no longer
+    declared is never dropped, since other things may use it."""
+    return DroppedExtension(check_identifier(name, "extension"))
+
+
 def from_tables(
-    tables: Iterable[type[DeclaredTable]], extensions: Iterable[Extension | str] = ()
+    tables: Iterable[type[DeclaredTable]],
+    extensions: Iterable[Extension | DroppedExtension | str] = (),
 ) -> Schema:
     """The model of ``tables`` (aliases made with ``alias()`` are skipped),
     with the ``extensions`` declared (``extension("citext")``) and those
-    their column types need.
+    their column types need, and those declared dropped
+    (``drop_extension("ltree")``).
 
     >>> from_tables([Users, Sessions]).tables["claude_code_users"].primary_key
     PrimaryKey(name='claude_code_users_pkey', columns=('id',), ...)
     """
     declared = [t for t in tables if t.__row_class__ is t]
-    named = [e if isinstance(e, Extension) else Extension(e) for e in extensions]
+    wanted = list(extensions)
+    dropped = {e.name for e in wanted if isinstance(e, DroppedExtension)}
+    named = [
+        e if isinstance(e, Extension) else Extension(e)
+        for e in wanted if not isinstance(e, DroppedExtension)
+    ]
+    _check_dropped(declared, named, dropped)
     schemas = {"public"}
     enums: dict[str, Enum] = {}
     for e in ddl.enums_of(declared):
@@ -72,7 +97,26 @@ def from_tables(
         table = _table(t)
         schemas.add(table.schema)
         out[table.key] = table
-    return Schema(frozenset(schemas), enums, out, frozenset(ddl.extensions_of(declared, named)))
+    return Schema(
+        frozenset(schemas), enums, out, frozenset(ddl.extensions_of(declared, named)),
+        frozenset(dropped),
+    )
+
+
+def _check_dropped(
+    tables: list[type[DeclaredTable]], named: list[Extension], dropped: set[str]
+) -> None:
+    for e in named:
+        if e.name in dropped:
+            raise SchemaError(f"extension {e.name!r} is declared with extension() and "
+                              "drop_extension() at once; keep one")
+    for t in tables:
+        for c in t.__table__.columns:
+            if c.extension in dropped:
+                raise SchemaError(
+                    f"extension {c.extension!r} is declared dropped (drop_extension), but "
+                    f"column {t.__table__.name}.{c.db_name} needs it"
+                )
 
 
 def find_tables(module: ModuleType | str) -> list[type[DeclaredTable]]:
@@ -97,14 +141,14 @@ def find_tables(module: ModuleType | str) -> list[type[DeclaredTable]]:
     return list(found.values())
 
 
-def find_extensions(module: ModuleType | str) -> list[Extension]:
-    """Every ``extension(...)`` declared in ``module`` or its submodules
-    (which :func:`find_tables` imports)."""
-    found: dict[str, Extension] = {}
+def find_extensions(module: ModuleType | str) -> list[Extension | DroppedExtension]:
+    """Every ``extension(...)`` and ``drop_extension(...)`` declared in
+    ``module`` or its submodules (which :func:`find_tables` imports)."""
+    found: dict[tuple[str, bool], Extension | DroppedExtension] = {}
     for mod in _modules(module):
         for value in vars(mod).values():
-            if isinstance(value, Extension):
-                found.setdefault(value.name, value)
+            if isinstance(value, Extension | DroppedExtension):
+                found.setdefault((value.name, isinstance(value, DroppedExtension)), value)
     return list(found.values())
 
 

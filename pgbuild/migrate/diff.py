@@ -20,10 +20,11 @@ give. ``renames`` maps:
 
 and any key to ``""``: not a rename (drop and add).
 
-Order: extensions (created, never dropped); schemas; drops of foreign keys,
-indexes and constraints that change or go; dropped columns and tables;
-renames; enums; new tables; columns; constraints, foreign keys, indexes;
-dropped enums and schemas. Drops name things as they are before the
+Order: extensions created; schemas; drops of foreign keys, indexes and
+constraints that change or go; dropped columns and tables; renames; enums;
+new tables; columns; constraints, foreign keys, indexes; dropped enums,
+extensions (only those ``b`` declares dropped: an extension is never
+dropped for being no longer declared) and schemas. Drops name things as they are before the
 renames, everything after as they will be.
 """
 
@@ -65,6 +66,7 @@ from pgbuild.migrate.ops import (
     DropConstraint,
     DropEnum,
     DropExpression,
+    DropExtension,
     DropIndex,
     DropSchema,
     DropTable,
@@ -109,7 +111,12 @@ class AmbiguousRename(PgbuildError):
 
 
 class RenameError(PgbuildError):
-    """A ``renames`` entry names something that does not exist."""
+    """A ``renames`` entry names something that does not exist; ``key`` is
+    that entry's key (None when no single entry is to blame)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def diff(a: Schema, b: Schema, *, renames: Mapping[str, str] | None = None) -> list[Op]:
@@ -174,6 +181,7 @@ class _Differ:
         self.table_map: dict[str, str] = {}
         self.column_renames: dict[str, dict[str, str]] = {}
         self.not_renames: set[str] = set()
+        self.column_keys: dict[tuple[str, str], str] = {}  # (table, column) -> renames key
         self._read_renames(renames)
         self._map_tables()
         self._check_ambiguity()
@@ -189,25 +197,28 @@ class _Differ:
                 old = key[len("schema:"):]
                 if value and old != value:
                     if old not in a.schemas or value not in b.schemas:
-                        raise RenameError(f"rename schema {old} to {value}: no such schemas")
+                        raise RenameError(f"rename schema {old} to {value}: no such schemas",
+                                          key)
                     self.schema_renames[old] = value
             elif key.startswith("enum:"):
                 enum_key, colon, label = key[len("enum:"):].partition(":")
                 if not value:
                     continue
                 if enum_key not in a.enums:
-                    raise RenameError(f"rename {key}: no enum {enum_key}")
+                    raise RenameError(f"rename {key}: no enum {enum_key}", key)
                 if colon:
                     values = a.enums[enum_key].values
                     if label not in values or value in values:
                         raise RenameError(
                             f"rename {key} to {value!r}: enum {enum_key} must have the value "
-                            f"{label!r} and not {value!r}"
+                            f"{label!r} and not {value!r}", key
                         )
                     self.value_renames.setdefault(enum_key, {})[label] = value
                 elif value != enum_key:
                     if value not in b.enums or value in a.enums:
-                        raise RenameError(f"rename {key} to {value}: {value} must be a new enum")
+                        raise RenameError(
+                            f"rename {key} to {value}: {value} must be a new enum", key
+                        )
                     self.enum_renames[enum_key] = value
             elif key in a.tables:
                 if not value:
@@ -215,7 +226,7 @@ class _Differ:
                 elif value != key:
                     if value not in b.tables or value in a.tables:
                         raise RenameError(
-                            f"rename table {key} to {value}: {value} must be a new table"
+                            f"rename table {key} to {value}: {value} must be a new table", key
                         )
                     self.table_map[key] = value
             else:
@@ -227,12 +238,13 @@ class _Differ:
             )
             if owner is None or a.tables[owner].column(column) is None:
                 if value:
-                    raise RenameError(f"rename {key}: no table or column {key} to rename")
+                    raise RenameError(f"rename {key}: no table or column {key} to rename", key)
                 continue
             if not value:
                 self.not_renames.add(f"{owner}.{column}")
             elif value != column:
                 self.column_renames.setdefault(owner, {})[column] = value
+                self.column_keys[(owner, column)] = key
 
     def _moved(self, key: str) -> str:
         schema, name = split_key(key)
@@ -250,18 +262,20 @@ class _Differ:
                 self.table_map[key] = moved
         for old, renames in self.column_renames.items():
             if old not in self.table_map:
-                raise RenameError(f"rename columns of {old}: the table is dropped")
+                raise RenameError(f"rename columns of {old}: the table is dropped",
+                                  self.column_keys[(old, next(iter(renames)))])
             new_table = self.b.tables[self.table_map[old]]
             if len(set(renames.values())) != len(renames):
                 raise RenameError(f"rename columns of {old}: two columns get one name")
             for column, new in renames.items():
+                key = self.column_keys[(old, column)]
                 if new_table.column(new) is None:
                     raise RenameError(f"rename {old}.{column} to {new}: no column {new} in "
-                                      f"{new_table.key}")
+                                      f"{new_table.key}", key)
                 if self.a.tables[old].column(new) is not None:
                     raise RenameError(
                         f"rename {old}.{column} to {new}: {old} already has a column {new} "
-                        "(swap names through a temporary name, in two migrations)"
+                        "(swap names through a temporary name, in two migrations)", key
                     )
         self.enum_map: dict[str, str] = {}
         enum_targets = set(self.enum_renames.values())
@@ -501,6 +515,10 @@ class _Differ:
             ops += [CreateIndex(t.key, i) for i in t.indexes]
 
         ops += [DropEnum(e) for k, e in r.enums.items() if k not in b.enums]
+        # Only extensions declared dropped, once nothing of the new schema uses them.
+        ops += [DropExtension(e) for e in sorted(
+            (a.extensions & b.drop_extensions) - b.extensions
+        )]
         ops += [DropSchema(s) for s in sorted(r.schemas - b.schemas - {"public"})]
         return ops
 

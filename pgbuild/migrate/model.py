@@ -859,10 +859,74 @@ def normal_expr(text: str | None) -> str | None:
         return _token_key(tokens)
 
 
+# Operator classes that are the default for their type and index method
+# (pg_opclass.opcdefault): PostgreSQL 18's own and those of the extensions it
+# ships with pgvector (a test checks the list against the server). The server
+# leaves a default one out of an index definition, so an item that names one
+# compares equal to the same item without it.
+DEFAULT_OPCLASSES: dict[str, frozenset[str]] = {
+    method: frozenset(names.split())
+    for method, names in {
+    "brin": """
+        bit_minmax_ops box_inclusion_ops bpchar_minmax_ops bytea_minmax_ops
+        char_minmax_ops date_minmax_ops float4_minmax_ops float8_minmax_ops
+        inet_inclusion_ops int2_minmax_ops int4_minmax_ops int8_minmax_ops
+        interval_minmax_ops macaddr8_minmax_ops macaddr_minmax_ops name_minmax_ops
+        numeric_minmax_ops oid_minmax_ops pg_lsn_minmax_ops range_inclusion_ops
+        text_minmax_ops tid_minmax_ops time_minmax_ops timestamp_minmax_ops
+        timestamptz_minmax_ops timetz_minmax_ops uuid_minmax_ops varbit_minmax_ops
+    """,
+    "btree": """
+        array_ops bit_ops bool_ops bpchar_ops btree_hstore_ops bytea_ops char_ops
+        citext_ops cube_ops date_ops ean13_ops enum_ops float4_ops float8_ops
+        halfvec_ops inet_ops int2_ops int4_ops int8_ops interval_ops isbn13_ops isbn_ops
+        ismn13_ops ismn_ops issn13_ops issn_ops jsonb_ops ltree_ops macaddr8_ops
+        macaddr_ops money_ops multirange_ops name_ops numeric_ops oid_ops oidvector_ops
+        pg_lsn_ops range_ops record_ops seg_ops sparsevec_ops text_ops tid_ops time_ops
+        timestamp_ops timestamptz_ops timetz_ops tsquery_ops tsvector_ops upc_ops
+        uuid_ops varbit_ops vector_ops xid8_ops
+    """,
+    "gin": """
+        array_ops bit_ops bool_ops bpchar_ops bytea_ops char_ops cidr_ops date_ops
+        enum_ops float4_ops float8_ops gin_hstore_ops inet_ops int2_ops int4_ops
+        int8_ops interval_ops jsonb_ops macaddr8_ops macaddr_ops money_ops name_ops
+        numeric_ops oid_ops text_ops time_ops timestamp_ops timestamptz_ops timetz_ops
+        tsvector_ops uuid_ops varbit_ops varchar_ops
+    """,
+    "gist": """
+        box_ops circle_ops gist__int_ops gist__ltree_ops gist_bit_ops gist_bool_ops
+        gist_bpchar_ops gist_bytea_ops gist_cash_ops gist_cidr_ops gist_cube_ops
+        gist_date_ops gist_enum_ops gist_float4_ops gist_float8_ops gist_hstore_ops
+        gist_inet_ops gist_int2_ops gist_int4_ops gist_int8_ops gist_interval_ops
+        gist_ltree_ops gist_macaddr8_ops gist_macaddr_ops gist_numeric_ops gist_oid_ops
+        gist_seg_ops gist_text_ops gist_time_ops gist_timestamp_ops gist_timestamptz_ops
+        gist_timetz_ops gist_uuid_ops gist_vbit_ops multirange_ops point_ops poly_ops
+        range_ops tsquery_ops tsvector_ops
+    """,
+    "hash": """
+        aclitem_ops array_ops bool_ops bpchar_ops bytea_ops char_ops cid_ops citext_ops
+        date_ops ean13_ops enum_ops float4_ops float8_ops hash_hstore_ops hash_ltree_ops
+        inet_ops int2_ops int4_ops int8_ops interval_ops isbn13_ops isbn_ops ismn13_ops
+        ismn_ops issn13_ops issn_ops jsonb_ops macaddr8_ops macaddr_ops multirange_ops
+        name_ops numeric_ops oid_ops oidvector_ops pg_lsn_ops range_ops record_ops
+        text_ops tid_ops time_ops timestamp_ops timestamptz_ops timetz_ops upc_ops
+        uuid_ops xid8_ops xid_ops
+    """,
+    "ivfflat": """
+        vector_l2_ops
+    """,
+    "spgist": """
+        box_ops inet_ops poly_ops quad_point_ops range_ops text_ops
+    """,
+    }.items()
+}
+
+
 @lru_cache(maxsize=4096)
-def normal_index_item(text: str) -> str:
+def normal_index_item(text: str, method: str = "btree") -> str:
     """The normal form of one index item: an expression, then an optional
-    operator class, ``ASC``/``DESC`` and ``NULLS FIRST``/``LAST``."""
+    operator class (none when it is the ``method``'s default, see
+    :data:`DEFAULT_OPCLASSES`), ``ASC``/``DESC`` and ``NULLS FIRST``/``LAST``."""
     try:
         tokens = tokenize(text)
     except Unparsable:
@@ -875,6 +939,8 @@ def normal_index_item(text: str) -> str:
             opclass = parser.name()
             if opclass[0] == "pg_catalog":
                 opclass = opclass[1:]
+            if len(opclass) == 1 and opclass[0] in DEFAULT_OPCLASSES.get(method, ()):
+                opclass = None
         descending = parser.word() == "desc"
         if parser.word() in ("asc", "desc"):
             parser.take()
@@ -1086,7 +1152,8 @@ class Index:
     predicate_key: str | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
-        _derived(self, "columns_key", tuple(normal_index_item(c) for c in self.columns))
+        _derived(self, "columns_key",
+                 tuple(normal_index_item(c, self.method) for c in self.columns))
         _derived(self, "predicate_key", normal_expr(self.predicate))
 
 
@@ -1135,16 +1202,23 @@ class Table:
 @dataclass(frozen=True)
 class Schema:
     """A database schema: schema names, enums and tables by qualified key,
-    and the names of the extensions it needs."""
+    and the names of the extensions it needs.
+
+    ``drop_extensions`` are extensions declared dropped
+    (``drop_extension("ltree")``): the differ drops them where they exist,
+    and never drops any other. Only a declared schema has them, so they do
+    not take part in comparisons."""
 
     schemas: frozenset[str] = frozenset()
     enums: Mapping[str, Enum] = field(default_factory=dict)
     tables: Mapping[str, Table] = field(default_factory=dict)
     extensions: frozenset[str] = frozenset()
+    drop_extensions: frozenset[str] = field(default=frozenset(), compare=False)
 
     def __post_init__(self) -> None:
         _derived(self, "schemas", frozenset(self.schemas))
         _derived(self, "extensions", frozenset(self.extensions))
+        _derived(self, "drop_extensions", frozenset(self.drop_extensions))
         _derived(self, "enums", dict(sorted(self.enums.items())))
         _derived(self, "tables", dict(sorted(self.tables.items())))
 
@@ -1157,23 +1231,43 @@ class Schema:
         self, schemas: Sequence[str] | None = None, tables: Sequence[str] | None = None
     ) -> Schema:
         """Only the given schemas, and tables matching a glob pattern
-        (``"app_*"``, matched against a table's name and its key)."""
+        (``"app_*"``, matched against a table's name and its key).
+
+        With ``tables`` patterns, an enum stays when a table kept uses it,
+        or when its name matches a pattern and no table left out uses it:
+        a type that only tables outside the filter use is never managed
+        (so never dropped)."""
 
         def keep_schema(name: str) -> bool:
             return schemas is None or name in schemas
 
+        def matches(name: str, key: str) -> bool:
+            assert tables is not None
+            return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(key, p)
+                       for p in tables)
+
         def keep_table(t: Table) -> bool:
-            if not keep_schema(t.schema):
+            return keep_schema(t.schema) and (tables is None or matches(t.name, t.key))
+
+        kept = {k: t for k, t in self.tables.items() if keep_table(t)}
+        left_out = [t for k, t in self.tables.items() if k not in kept]
+
+        def uses(t: Table, e: Enum) -> bool:
+            return any(c.type.split("[", 1)[0] == e.sql_name for c in t.columns)
+
+        def keep_enum(e: Enum) -> bool:
+            if not keep_schema(e.schema):
                 return False
-            return tables is None or any(
-                fnmatch.fnmatchcase(t.name, p) or fnmatch.fnmatchcase(t.key, p) for p in tables
-            )
+            if tables is None or any(uses(t, e) for t in kept.values()):
+                return True
+            return matches(e.name, e.key) and not any(uses(t, e) for t in left_out)
 
         return Schema(
             frozenset(s for s in self.schemas if keep_schema(s)),
-            {k: e for k, e in self.enums.items() if keep_schema(e.schema)},
-            {k: t for k, t in self.tables.items() if keep_table(t)},
+            {k: e for k, e in self.enums.items() if keep_enum(e)},
+            kept,
             self.extensions,
+            self.drop_extensions,
         )
 
     # -- JSON snapshots
@@ -1187,6 +1281,8 @@ class Schema:
             "enums": {k: _to_dict(e) for k, e in self.enums.items()},
             "tables": {k: _to_dict(t) for k, t in self.tables.items()},
         }
+        if self.drop_extensions:
+            doc["drop_extensions"] = sorted(self.drop_extensions)
         return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     @staticmethod
@@ -1200,6 +1296,7 @@ class Schema:
             {k: _from_dict(Enum, v) for k, v in doc["enums"].items()},
             {k: _table_from_dict(v) for k, v in doc["tables"].items()},
             frozenset(doc.get("extensions", ())),
+            frozenset(doc.get("drop_extensions", ())),
         )
 
 

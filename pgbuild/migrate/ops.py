@@ -231,10 +231,13 @@ class Op:
 
 @dataclass(frozen=True)
 class CreateSchema(Op):
+    """``CREATE SCHEMA IF NOT EXISTS``: the schema may already hold the
+    migrations' tracking table, which the model leaves out."""
+
     name: str
 
     def statements(self) -> list[str]:
-        return [f"CREATE SCHEMA {quote_ident(self.name)}"]
+        return [f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.name)}"]
 
     def reverse(self) -> Op:
         return DropSchema(self.name)
@@ -291,6 +294,9 @@ class CreateExtension(Op):
 
 @dataclass(frozen=True)
 class DropExtension(Op):
+    """``DROP EXTENSION`` (never ``CASCADE``): what the extension holds goes
+    with it, so it counts as losing data."""
+
     name: str
 
     def statements(self) -> list[str]:
@@ -298,6 +304,10 @@ class DropExtension(Op):
 
     def reverse(self) -> Op:
         return CreateExtension(self.name)
+
+    @property
+    def loses_data(self) -> bool:
+        return True
 
     def describe(self) -> str:
         return f"drop extension {self.name}"

@@ -8,10 +8,13 @@ class Users(Table, name="users"):
     id = integer().primary_key()
     email = text().not_null().unique()
 
-The code, pushed to an empty database, reproduces the same model. What
-pgbuild cannot declare yet (exclusion constraints, generated columns,
-deferrable constraints, ``INCLUDE`` columns, operator classes) is written
-as a ``# pull:`` comment in the class instead of being dropped silently.
+The code, pushed to an empty database, reproduces the same model:
+extensions, enums, identity columns with their options, stored generated
+columns, vector columns, and indexes on expressions, with operator classes,
+ordering and NULLS NOT DISTINCT included. What pgbuild cannot declare yet
+(exclusion constraints, virtual generated columns, deferrable constraints,
+``INCLUDE`` columns) is written as a ``# pull:`` comment in the class
+instead of being dropped silently.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pgbuild.migrate.model import (
     Index,
     Schema,
     Table,
+    Token,
     Unparsable,
     _Parser,
     tokenize,
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
     import os
 
     from pgbuild.database import Database
+    from pgbuild.database_async import AsyncDatabase
 
 __all__ = ["pull", "to_python"]
 
@@ -66,12 +71,13 @@ _SIMPLE = {
     "character varying": "varchar",
     "numeric": "numeric",
 }
+_VECTOR = re.compile(r"^vector\((\d+)\)$")
 _SIZED = re.compile(r"^(character varying|character|numeric)\((\d+)(?:,(\d+))?\)$")
 _FACTORY_FOR_SIZED = {"character varying": "varchar", "character": "char", "numeric": "numeric"}
 # Names used inside generated class bodies; a column may not shadow them.
 _BODY_NAMES = {
-    "Column", "Table", "asc", "check", "desc", "foreign_key", "index", "primary_key", "sql",
-    "unique", "unique_index", "to_dict",
+    "Column", "Table", "asc", "check", "desc", "extension", "foreign_key", "index",
+    "primary_key", "sql", "unique", "unique_index", "to_dict", "vector",
     *_SIMPLE.values(), "char", "varchar", "numeric", "serial", "bigserial",
 }
 
@@ -88,7 +94,7 @@ class _Module:
 
 
 def pull(
-    db: Database | str | None = None,
+    db: Database | AsyncDatabase | str | None = None,
     *,
     config: Config | str | os.PathLike[str] | None = None,
     allow_pooler: bool = False,
@@ -114,6 +120,11 @@ def to_python(schema: Schema, *, source: str | None = None) -> str:
     for key, table in schema.tables.items():
         mod.attrs[key] = _column_attrs(table, set(mod.enum_vars.values()))
 
+    extension_lines = []
+    for name in sorted(schema.extensions):
+        mod.use("extension")
+        var = _unique(_identifier(name) + "_ext", taken)
+        extension_lines.append(f"{var} = extension({_str(name)})")
     enum_lines = [_enum(e, mod) for e in schema.enums.values()]
     classes = [_table(t, schema, mod) for t in schema.tables.values()]
 
@@ -122,7 +133,8 @@ def to_python(schema: Schema, *, source: str | None = None) -> str:
         head.append("")
         names = sorted(mod.imports, key=lambda n: (not n[0].isupper(), n))
         head += _wrap("from pgbuild import ", names)
-    sections = [head, *([enum_lines] if enum_lines else []), *classes]
+    sections = [head, *([extension_lines] if extension_lines else []),
+                *([enum_lines] if enum_lines else []), *classes]
     if not schema.tables and not schema.enums:
         sections.append(["# the database holds no tables"])
     return "\n\n\n".join("\n".join(lines) for lines in sections) + "\n"
@@ -205,16 +217,16 @@ def _table(table: Table, schema: Schema, mod: _Module) -> list[str]:
     inline_unique: dict[str, str] = {}
     constraints: list[str] = []
     for u in table.uniques:
-        if u.deferrable or u.nulls_not_distinct:
-            notes.append(f"unique constraint {u.name} ({', '.join(u.columns)}) is "
-                         f"{'deferrable' if u.deferrable else 'NULLS NOT DISTINCT'}")
+        if u.deferrable:
+            notes.append(f"unique constraint {u.name} ({', '.join(u.columns)}) is deferrable")
         if len(u.columns) == 1 and u.name == make_object_name(table.name, u.columns[0], "key") \
-                and u.columns[0] not in inline_unique:
+                and u.columns[0] not in inline_unique and not u.nulls_not_distinct:
             inline_unique[u.columns[0]] = u.name
         else:
             mod.use("unique")
             cols = ", ".join(attrs[c] for c in u.columns)
-            constraints.append(f"unique({cols}, name={_str(u.name)})")
+            nnd = ".nulls_not_distinct()" if u.nulls_not_distinct else ""
+            constraints.append(f"unique({cols}, name={_str(u.name)}){nnd}")
     inline_fk: dict[str, ForeignKey] = {}
     for fk in table.foreign_keys:
         target = mod.class_names.get(fk.ref_table)
@@ -326,11 +338,15 @@ def _column(col: Column, table: Table, schema: Schema, mod: _Module, notes: list
     default = col.default
     serial = _serial(col, table, base, dims)
     enum = schema.enum_of_type(base)
+    vector = _VECTOR.match(base)
     if serial:
         mod.use(serial)
         call, default = f"{serial}({name_arg})", None
     elif enum is not None:
         call = f"{mod.enum_vars[enum.sql_name]}({name_arg})"
+    elif vector:
+        mod.use("vector")
+        call = f"vector({vector[1]}{', ' if name_arg else ''}{name_arg})"
     else:
         call = _type_call(base, name_arg, mod)
     if dims:
@@ -343,13 +359,17 @@ def _column(col: Column, table: Table, schema: Schema, mod: _Module, notes: list
             call += f".default_sql(sql.raw({_str(default)}))"
     if col.not_null and not serial and col.identity is None and not _is_pk_column(col, table):
         call += ".not_null()"
-    if col.identity == "always":
-        call += ".generated_always_as_identity()"
-    elif col.identity == "by default":
-        call += ".generated_by_default_as_identity()"
-    if col.generated is not None:
-        notes.append(f"column {col.name} is GENERATED ALWAYS AS ({col.generated}) "
-                     f"{'VIRTUAL' if col.virtual else 'STORED'}")
+    if col.identity is not None:
+        options = [f"{k}={v}" for k, v in (("start", col.identity_start),
+                                            ("increment", col.identity_increment))
+                   if v is not None]
+        kind = "always" if col.identity == "always" else "by_default"
+        call += f".generated_{kind}_as_identity({', '.join(options)})"
+    if col.generated is not None and col.virtual:
+        notes.append(f"column {col.name} is GENERATED ALWAYS AS ({col.generated}) VIRTUAL")
+    elif col.generated is not None:
+        mod.use("sql")
+        call += f".generated_always_as(sql.raw({_str(_unwrap(col.generated))}))"
     return call
 
 
@@ -410,8 +430,6 @@ def _index(ix: Index, attrs: dict[str, str], mod: _Module, notes: list[str]) -> 
         items.append(rendered)
     if ix.include:
         notes.append(f"index {ix.name} INCLUDE ({', '.join(ix.include)})")
-    if ix.nulls_not_distinct:
-        notes.append(f"index {ix.name} NULLS NOT DISTINCT")
     factory = "unique_index" if ix.unique else "index"
     mod.use(factory)
     out = f"{factory}({_str(ix.name)})"
@@ -421,37 +439,53 @@ def _index(ix: Index, attrs: dict[str, str], mod: _Module, notes: list[str]) -> 
     if ix.predicate is not None:
         mod.use("sql")
         out += f".where(sql.raw({_str(_unwrap(ix.predicate))}))"
+    if ix.nulls_not_distinct:
+        out += ".nulls_not_distinct()"
     return out
 
 
 def _index_item(item: str, attrs: dict[str, str], mod: _Module) -> str | None:
+    """One index item as code: a column (``email``) or an expression
+    (``sql.raw("lower(email)")``), then ``.op("opclass")``, wrapped in
+    ``asc()``/``desc()`` for an ordering; None when it cannot be declared."""
     try:
         tokens = tokenize(item)
-    except Unparsable:
-        return None
-    words = [t.value for t in tokens[1:]]
-    first = tokens[0] if tokens else None
-    if first is not None and first.kind in ("id", "qid") and first.value in attrs \
-            and all(t.kind == "id" for t in tokens[1:]):
-        column = attrs[first.value]
-        order = _ordering(words)
-        if order is None:
-            return None  # an operator class, or something else
-        descending, nulls = order
-        if not descending and nulls is None:
-            return column
-        fn = "desc" if descending else "asc"
-        mod.use(fn)
-        return f"{fn}({column}" + (f", nulls={_str(nulls)}" if nulls else "") + ")"
-    try:
         parser = _Parser(tokens)
         parser.expr()
-        if not parser.at_end():
-            return None
     except (Unparsable, IndexError):
         return None
-    mod.use("sql")
-    return f"sql.raw({_str(_unwrap(item))})"
+    end = parser.pos
+    head = tokens[:end]
+    rest = tokens[end:]
+    if len(head) == 1 and head[0].kind in ("id", "qid") and head[0].value in attrs:
+        code = attrs[head[0].value]
+    else:
+        mod.use("sql")
+        text = item[: rest[0].start] if rest else item
+        code = f"sql.raw({_str(_unwrap(text))})"
+    # An operator class (maybe schema-qualified), then ASC/DESC, NULLS FIRST/LAST.
+    def opclass_part(t: Token) -> bool:
+        if t.kind == "punct":
+            return t.value == "."
+        return t.kind in ("id", "qid") and t.value not in ("asc", "desc", "nulls")
+
+    opclass: list[str] = []
+    while rest and opclass_part(rest[0]):
+        opclass.append(rest[0].value)
+        rest = rest[1:]
+    if any(t.kind != "id" for t in rest):
+        return None
+    order = _ordering(t.value for t in rest)
+    if order is None:
+        return None
+    if opclass:
+        code += f".op({_str(''.join(opclass))})"
+    descending, nulls = order
+    if not descending and nulls is None:
+        return code
+    fn = "desc" if descending else "asc"
+    mod.use(fn)
+    return f"{fn}({code}" + (f", nulls={_str(nulls)}" if nulls else "") + ")"
 
 
 def _ordering(words: Iterable[str]) -> tuple[bool, str | None] | None:

@@ -16,10 +16,11 @@ nothing behind and is not recorded.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,13 @@ import psycopg
 from psycopg import sql as pg
 
 from pgbuild.errors import DatabaseError, PgbuildError
-from pgbuild.migrate.config import Config, database_url, describe_url, resolve_config
+from pgbuild.migrate.config import (
+    Config,
+    database_url,
+    describe_url,
+    refuse_pooler,
+    resolve_config,
+)
 from pgbuild.migrate.snapshot import (
     NO_TRANSACTION,
     Folder,
@@ -38,11 +45,13 @@ from pgbuild.migrate.snapshot import (
 )
 
 if TYPE_CHECKING:
-    import os
-
     from pgbuild.database import Database
+    from pgbuild.database_async import AsyncDatabase
     from pgbuild.migrate.diff import Op
+    from pgbuild.migrate.hints import Hints
     from pgbuild.migrate.model import Schema
+
+    Target = Database | AsyncDatabase | str | None
 
 __all__ = ["Status", "baseline", "connect", "down", "live_schema", "push", "status", "up"]
 
@@ -62,19 +71,32 @@ def _stderr(message: str) -> None:
 
 @contextmanager
 def connect(
-    target: Database | str | None,
+    target: Database | AsyncDatabase | str | None,
     config: Config,
     *,
     allow_pooler: bool = False,
 ) -> Iterator[psycopg.Connection[Any]]:
     """One autocommit session connection: borrowed from a ``Database``'s
-    pool, or opened on ``target`` (a URL) or the config's URL."""
+    pool, or opened on ``target`` (a URL, or an ``AsyncDatabase``'s URL) or
+    the config's URL. A known transaction-mode pooler is refused unless
+    ``allow_pooler``, whichever way it was given."""
     from pgbuild.database import Database
+    from pgbuild.database_async import AsyncDatabase
 
     if isinstance(target, Database):
+        conninfo = target.pool.conninfo
+        if not allow_pooler and isinstance(conninfo, str):
+            refuse_pooler(conninfo, "the Database given")
         with target.pool.connection() as conn:
             yield conn
         return
+    if isinstance(target, AsyncDatabase):
+        async_conninfo = target.pool.conninfo
+        if not isinstance(async_conninfo, str):
+            raise PgbuildError("migrations need the AsyncDatabase's URL; pass it instead")
+        if not allow_pooler:
+            refuse_pooler(async_conninfo, "the AsyncDatabase given")
+        target = async_conninfo
     url = database_url(config, target, allow_pooler=allow_pooler, echo=_stderr)
     try:
         conn = psycopg.connect(url, autocommit=True, prepare_threshold=None, connect_timeout=10)
@@ -250,7 +272,7 @@ def compute_status(folder: Folder, applied: Mapping[str, Applied]) -> Status:
 
 
 def status(
-    db: Database | str | None = None,
+    db: Target = None,
     *,
     config: Config | str | os.PathLike[str] | None = None,
     allow_pooler: bool = False,
@@ -265,7 +287,7 @@ def status(
 
 
 def up(
-    db: Database | str | None = None,
+    db: Target = None,
     *,
     config: Config | str | os.PathLike[str] | None = None,
     dry_run: bool = False,
@@ -401,7 +423,7 @@ def _number(to: int | str | None) -> int | None:
 
 
 def down(
-    db: Database | str | None = None,
+    db: Target = None,
     *,
     config: Config | str | os.PathLike[str] | None = None,
     to: int | str | None = None,
@@ -469,56 +491,124 @@ def down(
 
 
 def baseline(
-    db: Database | str | None = None,
+    db: Target = None,
     *,
     config: Config | str | os.PathLike[str] | None = None,
     to: int | str | None = None,
+    force: bool = False,
     allow_pooler: bool = False,
     echo: Echo | None = None,
 ) -> list[str]:
-    """Record migrations (all, or those numbered up to ``to``) as applied
-    without running them, to adopt a database that already has the schema."""
+    """Record migrations (all, or those numbered up to ``to``) as applied,
+    with their checksums, without running them: to adopt a database that
+    already has the schema (Alembic's ``stamp``). Returns their names.
+
+    The live database must match the snapshot of the newest migration
+    recorded (what the schema is once it has run), within the config's
+    ``schemas`` and ``tables``: otherwise :class:`PgbuildError` lists the
+    differences and nothing is recorded, so nobody baselines the wrong
+    database. ``force`` records them anyway."""
+    from pgbuild.migrate.snapshot import read_snapshot
+
     cfg = resolve_config(config)
     say = echo or _stdout
     target = _number(to)
     folder = scan(cfg.migrations)
     with connect(db, cfg, allow_pooler=allow_pooler) as conn, advisory_lock(conn, cfg):
-        ensure_tracking_table(conn, cfg)
         applied = read_applied(conn, cfg)
         chosen = [
             m for m in folder.migrations
             if m.name not in applied and (target is None or m.number <= target)
         ]
+        if not chosen:
+            say("nothing to record")
+            return []
+        last = chosen[-1]
+        if force:
+            say(f"--force: not comparing the database with {last.name}'s snapshot")
+        elif last.snapshot is None:
+            raise PgbuildError(
+                f"refusing to baseline: {last.sql} has no snapshot {last.name}.json to compare "
+                "the database with; restore it, or pass --force to record the migrations anyway"
+            )
+        else:
+            expected = read_snapshot(last.snapshot)
+            if cfg.schemas is not None or cfg.tables is not None:
+                expected = expected.filter(cfg.schemas, cfg.tables)
+            managed = cfg.schemas if cfg.schemas is not None else sorted(expected.schemas)
+            live = live_schema(conn, cfg, managed, needed=expected.extensions
+                               | expected.drop_extensions)
+            differences = schema_differences(live, expected)
+            if differences:
+                raise PgbuildError(
+                    f"refusing to baseline: the database does not match {last.snapshot.name}, "
+                    f"the schema once {last.name} has run. To match, it would need:\n  "
+                    + "\n  ".join(differences)
+                    + "\nIs this the right database? Bring it in line first (push, or by hand), "
+                    "baseline --to an older migration it does match, or pass --force to record "
+                    "them anyway"
+                )
+        ensure_tracking_table(conn, cfg)
         record = pg.SQL("INSERT INTO {} (name, checksum) VALUES (%s, %s)").format(_table(cfg))
         with conn.transaction():
             for m in chosen:
                 conn.execute(record, (m.name, m.checksum()))
                 say(f"recorded {m.name} as applied (not run)")
-        if not chosen:
-            say("nothing to record")
         return [m.name for m in chosen]
+
+
+def schema_differences(live: Schema, expected: Schema) -> list[str]:
+    """What it would take to turn ``live`` into ``expected``, one line per
+    operation (``create table users``); empty when they match. Possible
+    renames count as drops and adds."""
+    from pgbuild.migrate.diff import AmbiguousRename, diff
+
+    answers: dict[str, str] = {}
+    while True:
+        try:
+            return [op.describe() for op in diff(live, expected, renames=answers)]
+        except AmbiguousRename as exc:
+            answers.update((key, "") for key, _ in exc.candidates)
 
 
 # ------------------------------------------------------------------ push, pull
 
 
 def live_schema(
-    conn: psycopg.Connection[Any], config: Config, managed: Sequence[str] | None = None
+    conn: psycopg.Connection[Any],
+    config: Config,
+    managed: Sequence[str] | None = None,
+    *,
+    needed: Iterable[str] = (),
 ) -> Schema:
     """The live database's model: the ``managed`` schemas (default: the
     config's ``schemas``, else every schema), tables matching the config's
-    ``tables`` patterns, never the migrations' tracking table."""
+    ``tables`` patterns, never the migrations' tracking table.
+
+    Extensions are listed where they are installed in those schemas, and
+    also, for the names in ``needed`` (the declared ones), wherever they
+    are installed: an extension that lives in a schema of its own
+    (``extensions`` on Supabase) is there all the same."""
     from pgbuild.migrate.introspect import introspect
 
     schemas = list(managed) if managed is not None else config.schemas
-    model = introspect(conn, schemas).filter(schemas, config.tables)
-    return without_tracking_table(model, config)
+    # The tracking table goes first, so that its schema counts as empty only
+    # when nothing at all (managed or not) is in it.
+    model = without_tracking_table(introspect(conn, schemas), config)
+    model = model.filter(schemas, config.tables)
+    wanted = sorted(set(needed) - model.extensions)
+    if wanted:
+        found = conn.execute(
+            "SELECT extname FROM pg_extension WHERE extname = ANY(%s)", (wanted,)
+        ).fetchall()
+        model = replace(model, extensions=model.extensions | {r[0] for r in found})
+    return model
 
 
 def without_tracking_table(model: Schema, config: Config) -> Schema:
     """``model`` without the tracking table (nor its schema, when that holds
     nothing else)."""
-    from pgbuild.migrate.model import Schema, qualified_key
+    from pgbuild.migrate.model import qualified_key
 
     schema, name = config.migrations_table
     key = qualified_key(schema or "public", name)
@@ -528,16 +618,17 @@ def without_tracking_table(model: Schema, config: Config) -> Schema:
         t.schema == schema for t in tables.values()
     ) and not any(e.schema == schema for e in model.enums.values()):
         schemas.discard(schema)
-    return Schema(frozenset(schemas), model.enums, tables)
+    return replace(model, schemas=frozenset(schemas), tables=tables)
 
 
 def push(
-    db: Database | str | None = None,
+    db: Target = None,
     *,
     config: Config | str | os.PathLike[str] | None = None,
     force: bool = False,
     dry_run: bool = False,
     renames: Mapping[str, str] | None = None,
+    hints: Hints | str | os.PathLike[str] | None = None,
     interactive: bool | None = None,
     allow_pooler: bool = False,
     echo: Echo | None = None,
@@ -546,11 +637,19 @@ def push(
     development): introspect it, diff against the declared tables, and apply
     the operations in one transaction. Operations that lose data (dropping a
     table or column, narrowing a type...) are refused unless ``force``.
-    ``dry_run`` prints the SQL and changes nothing. Returns the operations."""
-    from pgbuild.migrate.snapshot import commit_groups, declared_schema, diff_asking
+    Rename questions are answered by ``renames`` and the ``hints`` file, as
+    for ``generate``. Returns the operations.
+
+    ``dry_run`` prints, through ``echo``, exactly the SQL push would run, in
+    order (each operation under a comment saying what it does, as in a
+    migration file), and changes nothing; changes that lose data are
+    printed too, marked as needing ``force``."""
+    from pgbuild.migrate.hints import load_hints
+    from pgbuild.migrate.snapshot import commit_groups, declared_schema, diff_asking, script
 
     cfg = resolve_config(config)
     say = echo or _stdout
+    loaded = load_hints(hints) if isinstance(hints, str | os.PathLike) else hints
     declared = declared_schema(cfg)
     # Without a schemas setting, push manages the schemas the module declares:
     # it never drops a schema (auth, extensions...) that it was not told about.
@@ -562,12 +661,26 @@ def push(
                 f"note: this database has {len(applied)} migration(s) applied; push changes "
                 "it without a migration, so `up` and `status` will not know about it"
             )
-        live = live_schema(conn, cfg, managed)
-        ops = diff_asking(live, declared, renames=renames, interactive=interactive)
+        live = live_schema(conn, cfg, managed,
+                           needed=declared.extensions | declared.drop_extensions)
+        ops = diff_asking(live, declared, renames=renames, interactive=interactive,
+                          hints=loaded, echo=_stderr)
         if not ops:
             say("nothing to push: the database matches the schema")
             return []
         losing = [op for op in ops if op.loses_data]
+        groups = commit_groups(ops)
+        if dry_run:
+            count = f"{len(ops)} change{'s' if len(ops) != 1 else ''}"
+            say(f"-- push --dry-run: {count}, nothing was changed; this is the SQL push runs"
+                + ("" if len(groups) == 1 else f", in {len(groups)} transactions"))
+            for i, group in enumerate(groups):
+                if i:
+                    say("-- commit: the new enum values above are committed before use\n")
+                say(script(group))
+            if losing and not force:
+                say(f"-- {len(losing)} of these lose data: push needs --force to apply them")
+            return ops
         for op in ops:
             say(("  ! " if op.loses_data else "  ") + op.describe())
         if losing and not force:
@@ -576,14 +689,9 @@ def push(
                 + "\n  ".join(op.describe() for op in losing)
                 + "\nrun again with --force to apply them anyway"
             )
-        if dry_run:
-            for op in ops:
-                for statement in op.statements():
-                    say(statement.rstrip().rstrip(";") + ";")
-            return ops
         # One transaction, unless new enum values must be committed before use.
         done = 0
-        for group in commit_groups(ops):
+        for group in groups:
             fate = "nothing was applied" if done == 0 else (
                 "the new enum values committed before it remain; the rest was not applied"
             )

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import os
 
     from pgbuild.migrate.diff import Op
+    from pgbuild.migrate.hints import Hints
     from pgbuild.migrate.model import Schema
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "export",
     "generate",
     "scan",
+    "script",
     "split_sql",
     "split_sql_lines",
 ]
@@ -372,22 +374,38 @@ def diff_asking(
     renames: Mapping[str, str] | None = None,
     interactive: bool | None = None,
     ask: Callable[[str], str] | None = None,
+    hints: Hints | str | os.PathLike[str] | None = None,
+    echo: Callable[[str], None] | None = None,
 ) -> list[Op]:
     """``diff(a, b)``; when the differ cannot tell a rename from a drop and an
-    add, ask on a terminal (``interactive``, default: stdin is a terminal),
+    add, take the answer from ``renames``, then from the ``hints`` file,
+    else ask on a terminal (``interactive``, default: stdin is a terminal),
     otherwise fail with the ``--rename`` flags that would answer."""
-    from pgbuild.migrate.diff import AmbiguousRename, diff
+    from pgbuild.migrate.diff import AmbiguousRename, RenameError, diff
+    from pgbuild.migrate.hints import Hints, load_hints
 
-    answers = dict(renames or {})
+    if hints is not None and not isinstance(hints, Hints):
+        hints = load_hints(hints)
+    given = dict(renames or {})
+    answers = hints.answers(a, given, echo) if hints is not None else given
     if interactive is None:
         interactive = sys.stdin is not None and sys.stdin.isatty()
     prompt = ask or input
     while True:
         try:
             return diff(a, b, renames=answers)
+        except RenameError as exc:
+            if hints is not None and exc.key is not None and exc.key not in given \
+                    and exc.key in hints.renames:
+                raise PgbuildError(f"{hints.entry(exc.key)}: {exc}") from exc
+            raise
         except AmbiguousRename as exc:
             if not interactive:
-                raise PgbuildError(str(exc)) from exc
+                unanswered = "" if hints is None else (
+                    f"\n{hints.path} does not answer these; add them under [renames], e.g. "
+                    + ", ".join(f'"{k}" = "{n}"' for k, n in exc.candidates[:2])
+                )
+                raise PgbuildError(str(exc) + unanswered) from exc
             before = dict(answers)
             for key, new in exc.candidates:
                 if key in answers:
@@ -423,6 +441,7 @@ def generate(
     name: str | None = None,
     custom: bool = False,
     renames: Mapping[str, str] | None = None,
+    hints: str | os.PathLike[str] | None = None,
     interactive: bool | None = None,
     ask: Callable[[str], str] | None = None,
     echo: Callable[[str], None] | None = None,
@@ -434,11 +453,16 @@ def generate(
     empty migration for hand-written SQL (the snapshot is copied).
 
     ``renames`` answers rename questions up front (``{"users.nickname":
-    "handle"}``, ``{"users.nickname": ""}`` for "not a rename"); others are
-    asked through ``ask`` (default ``input``) when ``interactive`` (default:
-    stdin is a terminal), and are an error otherwise."""
+    "handle"}``, ``{"users.nickname": ""}`` for "not a rename"), and so does
+    a ``hints`` file (:mod:`pgbuild.migrate.hints`; ``renames`` win); others
+    are asked through ``ask`` (default ``input``) when ``interactive``
+    (default: stdin is a terminal), and are an error otherwise."""
     cfg = resolve_config(config)
     say = echo or _stdout
+    from pgbuild.migrate.hints import load_hints
+
+    # Read (and reject) the hints file before anything else.
+    loaded = load_hints(hints) if hints is not None else None
     folder = scan(cfg.migrations)
     broken = [p for p in folder.problems if "numbered" in p or "no migration" in p]
     if broken:
@@ -465,7 +489,8 @@ def generate(
             f"{cfg.schema!r} declares none (is [tool.pgbuild] schema in {cfg.pyproject} "
             "right, and does the module define or import its Table classes?)"
         )
-    ops = diff_asking(last, declared, renames=renames, interactive=interactive, ask=ask)
+    ops = diff_asking(last, declared, renames=renames, interactive=interactive, ask=ask,
+                      hints=loaded, echo=say)
     if not ops:
         since = last_path.name if last_path else "the empty schema"
         say(f"nothing to generate: the declared schema matches {since}")
@@ -506,6 +531,12 @@ def commit_groups(ops: list[Op]) -> list[list[Op]]:
 
 def _header(stem: str, stamp: str, how: str) -> str:
     return f"-- {stem}\n-- {how}, {stamp}\n"
+
+
+def script(ops: list[Op]) -> str:
+    """The operations as SQL text, as a migration file holds them: each
+    under a comment saying what it does (and whether it loses data)."""
+    return _body(ops)
 
 
 def _body(ops: list[Op]) -> str:

@@ -107,7 +107,7 @@ def live(url: str) -> Schema:
     with psycopg.connect(url, autocommit=True) as conn:
         model = introspect(conn)
     tables = {k: t for k, t in model.tables.items() if k != "pgbuild_migrations"}
-    return Schema(model.schemas, model.enums, tables)
+    return Schema(model.schemas, model.enums, tables, model.extensions)
 
 
 def declared(project: Path) -> Schema:
@@ -495,19 +495,48 @@ FAMILIES: dict[str, list[tuple[str, str | None]]] = {
 }
 
 
+# Columns made by issue 9's objects: a vector column (HNSW or IVFFlat index
+# with an operator class), a stored generated column, an identity column
+# with options.
+EXTRAS: dict[str, list[str]] = {
+    "embedding": ["vector(3)", "vector(3).not_null()", "vector(2)"],
+    "doubled": ["integer().generated_always_as(sql('{i} * 2', i=id))",
+                "bigint().generated_always_as(sql('{i} + 1', i=id))", "integer()"],
+    "seq": ["bigint().generated_by_default_as_identity()",
+            "bigint().generated_by_default_as_identity(start=100, increment=10)",
+            "bigint().generated_always_as_identity(start=5)", "bigint()"],
+}
+INDEXES = {
+    "embedding": ["index('{t}_emb').using('hnsw').on(embedding.op('vector_cosine_ops'))",
+                  "index('{t}_emb').using('hnsw').on(embedding.op('vector_l2_ops'))",
+                  "index('{t}_emb').using('ivfflat').on(embedding.op('vector_l2_ops'))"],
+    "label": ["index('{t}_label_lower').on(sql('lower({{c}})', c=label))",
+              "index('{t}_label_pattern').on(label.op('text_pattern_ops'))"],
+    "seen": ["index('{t}_seen_desc').on(desc(seen, nulls='last'), id)"],
+}
+
+
 @st.composite
-def schema_sources(draw: st.DrawFn) -> str:
+def schema_sources(draw: st.DrawFn) -> tuple[str, set[str]]:
     """The source of a schema module: one enum, one to three tables with
-    random columns, nullability, defaults, uniques, an index and a foreign key."""
+    random columns, nullability, defaults, uniques, indexes (on a column, an
+    expression, with an operator class or an ordering), a foreign key, a
+    vector, generated or identity column, and extensions; with the names of
+    the extensions it needs."""
     labels = draw(st.lists(st.sampled_from("abcd"), min_size=1, max_size=4, unique=True))
     if "a" not in labels:
         labels.insert(0, "a")  # defaults use it
     lines = [
-        "from pgbuild import (Table, bigint, boolean, index, integer, jsonb, numeric, pg_enum,",
-        "    text, timestamp, varchar)",
+        "from pgbuild import (Table, bigint, boolean, desc, extension, index, integer, jsonb,",
+        "    numeric, pg_enum, sql, text, timestamp, varchar, vector)",
+        "from pgbuild.migrate import drop_extension",
         "",
         f"mood = pg_enum('mood', {labels!r})",
     ]
+    extensions: set[str] = set()
+    if draw(st.booleans()):
+        lines.append("ltree_ext = extension('ltree')")
+        extensions.add("ltree")
     names = draw(st.lists(st.sampled_from(["t1", "t2", "t3"]), min_size=1, max_size=3,
                           unique=True))
     for i, table in enumerate(sorted(names)):
@@ -523,15 +552,40 @@ def schema_sources(draw: st.DrawFn) -> str:
             if column == "label" and draw(st.booleans()):
                 call += ".unique()"
             lines.append(f"    {column} = {call}")
+        extras = draw(st.lists(st.sampled_from(sorted(EXTRAS)), max_size=2, unique=True))
+        for column in extras:
+            lines.append(f"    {column} = {draw(st.sampled_from(EXTRAS[column]))}")
+        if "embedding" in extras:
+            extensions.add("vector")
         if i > 0 and draw(st.booleans()):
             target = sorted(names)[0].upper()
             lines.append(f"    parent_id = integer().references(lambda: {target}.id, "
-                         f"on_delete={draw(st.sampled_from(['cascade', 'set null']))!r})")
+                         f"on_delete={draw(st.sampled_from(['cascade', 'set null']))!r}, "
+                         f"on_update={draw(st.sampled_from(['no action', 'cascade']))!r})")
+        indexes = []
         indexable = [c for c in columns if c in ("label", "amount", "seen")]
         if indexable and draw(st.booleans()):
             column = draw(st.sampled_from(indexable))
-            lines.append(f"    __indexes__ = (index('{table}_{column}_idx').on({column}),)")
-    return "\n".join(lines) + "\n"
+            indexes.append(f"index('{table}_{column}_idx').on({column})")
+        special = [c for c in (*columns, *extras) if c in INDEXES]
+        if special and draw(st.booleans()):
+            column = draw(st.sampled_from(special))
+            indexes.append(draw(st.sampled_from(INDEXES[column])).format(t=table))
+        if indexes:
+            lines.append(f"    __indexes__ = ({', '.join(indexes)},)")
+    return "\n".join(lines) + "\n", extensions
+
+
+@st.composite
+def schema_pairs(draw: st.DrawFn) -> tuple[str, str]:
+    """Two schema sources, A then B; B keeps or declares dropped each
+    extension only A needs (an extension merely no longer declared stays)."""
+    a, needs_a = draw(schema_sources())
+    b, needs_b = draw(schema_sources())
+    for name in sorted(needs_a - needs_b):
+        how = draw(st.sampled_from(["extension", "drop_extension"]))
+        b += f"{name}_kept = {how}({name!r})\n"
+    return a, b
 
 
 @pytest.fixture(scope="module")
@@ -557,10 +611,12 @@ def reset(url: str) -> None:
 
 @settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(a=schema_sources(), b=schema_sources())
+@given(pair=schema_pairs())
 def test_generate_and_up_from_a_to_b_equals_pushing_b(
-    a: str, b: str, two_databases: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
+    pair: tuple[str, str], two_databases: tuple[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
+    a, b = pair
     migrated, pushed = two_databases
     reset(migrated)
     reset(pushed)

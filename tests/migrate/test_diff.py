@@ -164,7 +164,7 @@ class LedgerMoved(Table, name="ledger", schema="core"):
 def test_create_and_drop_a_schema_with_its_tables_and_enums(conn: Conn) -> None:
     ops = both_ways(conn, [], [Ledger])
     assert kinds(ops) == ["CreateSchema", "CreateEnum", "CreateTable"]
-    assert ops[0].statements() == ["CREATE SCHEMA app"]
+    assert ops[0].statements() == ["CREATE SCHEMA IF NOT EXISTS app"]
     back = diff(from_tables([Ledger]), from_tables([]))
     assert kinds(back) == ["DropTable", "DropEnum", "DropSchema"]
     assert [op.loses_data for op in back] == [True, False, False]
@@ -660,7 +660,20 @@ def columns(draw: st.DrawFn, labels: list[str] | None) -> list[Column]:
     if generated is not None:
         expr = {"plain": None, "virtual": "(id * 2)"}.get(generated, generated)
         out.append(Column("c_gen", "integer", generated=expr, virtual=generated == "virtual"))
+    if draw(st.booleans()):
+        out.append(Column("c_vec", draw(st.sampled_from(["vector(3)", "vector(2)"])),
+                          not_null=draw(st.booleans())))
     return out
+
+
+# Index items beyond a bare column: an expression, operator classes (HNSW and
+# IVFFlat on a vector column, a pattern btree on text), ordering.
+ITEMS = {
+    "c_vec": [("hnsw", "c_vec vector_cosine_ops"), ("hnsw", "c_vec vector_l2_ops"),
+              ("ivfflat", "c_vec vector_l2_ops"), ("ivfflat", "c_vec vector_ip_ops")],
+    "c_when": [("btree", "c_when DESC NULLS LAST"), ("btree", "c_when NULLS FIRST")],
+    "id": [("btree", "(id * 2)"), ("btree", "(id + 1) DESC")],
+}
 
 
 @st.composite
@@ -681,12 +694,19 @@ def schemas(draw: st.DrawFn) -> Schema:
                 action = draw(st.sampled_from(["no action", "cascade", "set null"]))
                 fks = (ForeignKey(f"{key}_ref_fkey", ("ref",), "t1", ("id",), action),)
         names = [c.name for c in cols if c.generated is None]
-        indexes = ()
-        target = draw(st.sampled_from([None, *names[1:]]))
+        indexes: tuple[Index, ...] = ()
+        target = draw(st.sampled_from([None, *(n for n in names[1:] if n != "c_vec")]))
         if target is not None:
             partial = draw(st.booleans())
             indexes = (Index(f"{key}_{target}_idx", (target,), draw(st.booleans()),
                              predicate=f"{target} IS NOT NULL" if partial else None),)
+        item = draw(st.sampled_from([None, *(n for n in ITEMS if n in names)]))
+        if item is not None:
+            method, text_ = draw(st.sampled_from(ITEMS[item]))
+            indexes += (Index(f"{key}_{item}_x", (text_,), method=method),)
+        if any(c.type == "character varying(20)" for c in cols if c.name == "c_txt") \
+                and draw(st.booleans()):
+            indexes += (Index(f"{key}_c_txt_pattern", ("c_txt varchar_pattern_ops",)),)
         checks = ()
         num = next((c for c in cols if c.name == "c_num"), None)
         if num is not None and num.type != "text" and draw(st.booleans()):
@@ -696,7 +716,10 @@ def schemas(draw: st.DrawFn) -> Schema:
         tables[table.key] = table
     enums = {"mood": Enum("public", "mood", tuple(labels))} if labels else {}
     spaces = {"public"} | {t.schema for t in tables.values()}
-    return Schema(frozenset(spaces), enums, tables)
+    vectors = any(c.type.startswith("vector") for t in tables.values() for c in t.columns)
+    extensions = {"vector"} if vectors else set()
+    extensions |= set(draw(st.sets(st.sampled_from(["ltree", "pg_trgm"]), max_size=1)))
+    return Schema(frozenset(spaces), enums, tables, frozenset(extensions))
 
 
 @st.composite
@@ -754,6 +777,8 @@ def answer(data: st.DataObject, a: Schema, b: Schema) -> tuple[list[Op], dict[st
 def test_random_migrations(conn: Conn, data: st.DataObject) -> None:
     a = data.draw(schemas(), "a")
     b = data.draw(st.one_of(schemas(), renamed(a)), "b")
+    # B declares dropped the extensions only A has (else they stay, by design).
+    b = replace(b, drop_extensions=a.extensions - b.extensions)
     ops, _ = answer(data, a, b)
     build(conn, a)
     apply(conn, ops)
