@@ -44,6 +44,7 @@ from pgbuild.errors import (
     PgbuildError,
     QueryError,
     SchemaError,
+    SerializationError,
     TransactionRollback,
 )
 from pgbuild.expressions import (
@@ -152,6 +153,7 @@ __all__ = [
     "Result",
     "Row",
     "SchemaError",
+    "SerializationError",
     "Subquery",
     "Table",
     "Transaction",

@@ -573,6 +573,13 @@ def pg_enum(name: str, values: Any, *, schema: str | None = None) -> PgEnum[Any]
     else:
         labels = tuple(values)
         python = None
+    from pgbuild.table import check_identifier
+
+    check_identifier(name, "enum")
+    if schema is not None:
+        check_identifier(schema, f"schema of enum {name}")
+    for label in labels:
+        check_identifier(label, f"label of enum {name}")  # labels are names too: <= 63 bytes
     if not labels:
         raise SchemaError(f"enum {name!r} needs at least one value")
     if len(set(labels)) != len(labels):

@@ -15,17 +15,17 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql as pg
 from psycopg_pool import ConnectionPool
 
 from pgbuild.ddl import create_plan, drop_plan, existing
-from pgbuild.errors import QueryError
+from pgbuild.errors import DatabaseError, PgbuildError, QueryError, SerializationError
 from pgbuild.expressions import Compiled
 from pgbuild.queries.base import Finish, Query, Sync
 from pgbuild.queries.batch import batch_plan, cursor_name, row_factory_for
@@ -38,20 +38,26 @@ from pgbuild.table import Table
 from pgbuild.txn import (
     COMMIT,
     ENDED,
+    INERROR,
     POOL_ERRORS,
     ROLLBACK,
     IsolationLevel,
     begin,
+    check_retries,
     connection_options,
+    may_be_dead,
+    not_committed,
     pool_error,
     release,
     resolve_url,
+    retry_delay,
     rolled_back,
     savepoint,
     undo,
 )
 
 _savepoints = itertools.count(1)
+R = TypeVar("R")
 
 class _SyncSession(Session[Sync]):
     """Runs statements on a blocking psycopg connection."""
@@ -73,9 +79,9 @@ class _SyncSession(Session[Sync]):
                         rows = cur.fetchall() if fetch and has_rows(cur) else []
                         result = rows, cur.rowcount
                 except psycopg.Error as exc:
-                    raise wrap_error(exc, compiled, self._log_params) from exc
+                    raise self._error(exc, compiled) from exc
         except POOL_ERRORS as exc:
-            raise pool_error(exc, "Database") from exc
+            raise pool_error(exc, "Database", getattr(self, "pool", None)) from exc
         if self._logger is not None:
             self._log(compiled, time.perf_counter() - started)
         return result
@@ -102,9 +108,9 @@ class _SyncSession(Session[Sync]):
                         cur.execute(compiled.query(conn.info.encoding), compiled.params)
                         yield from cur
                 except psycopg.Error as exc:
-                    raise wrap_error(exc, compiled, self._log_params) from exc
+                    raise self._error(exc, compiled) from exc
         except POOL_ERRORS as exc:
-            raise pool_error(exc, "Database") from exc
+            raise pool_error(exc, "Database", getattr(self, "pool", None)) from exc
 
     def _cursor_scope(self, conn: psycopg.Connection[Any]) -> AbstractContextManager[Any]:
         """A server-side cursor lives in a transaction: a pooled connection
@@ -133,7 +139,7 @@ class _SyncSession(Session[Sync]):
                         for cur, (_, maker) in zip(cursors, plan, strict=True)
                     ]
             except psycopg.Error as exc:
-                raise wrap_error(exc, None, self._log_params) from exc
+                raise self._error(exc, None) from exc
 
     def _batch_scope(self) -> AbstractContextManager[_SyncSession]:
         return nullcontext(self)
@@ -155,9 +161,9 @@ class _SyncSession(Session[Sync]):
                                 copy.write_row(row)
                         return cur.rowcount
                 except psycopg.Error as exc:
-                    raise wrap_error(exc, compiled, self._log_params) from exc
+                    raise self._error(exc, compiled) from exc
         except POOL_ERRORS as exc:
-            raise pool_error(exc, "Database") from exc
+            raise pool_error(exc, "Database", getattr(self, "pool", None)) from exc
 
 
 class Database(_SyncSession):
@@ -166,6 +172,12 @@ class Database(_SyncSession):
     ``url`` is a libpq URL or conninfo string; without it, ``DATABASE_URL``.
     Statements outside a transaction run in autocommit mode, one round trip
     each. ``logger`` logs every statement (parameters only with ``log_params``).
+
+    The pool hands out a connection only after a cheap check (no round trip)
+    that the server has not closed it while it sat idle (terminated, server
+    restarted); a statement that loses its connection while running raises
+    :class:`DatabaseError` and the pool replaces the connection. No free
+    connection within ``timeout`` seconds is a :class:`DatabaseError` too.
 
     >>> db = Database("postgresql://localhost/app", min_size=1, max_size=10)
     """
@@ -189,6 +201,7 @@ class Database(_SyncSession):
             max_size=max_size,
             timeout=timeout,
             kwargs=connection_options(prepare_threshold),
+            check=self._check_connection,
             open=True,
             name="pgbuild",
         )
@@ -204,13 +217,28 @@ class Database(_SyncSession):
 
         return cls(embedded_url(data_dir), **options)
 
+    def _check_connection(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's check before it hands out ``conn``: a connection the
+        server closed while it sat in the pool (terminated, restarted) is
+        replaced instead of failing the caller's statement. A round trip only
+        when the socket has something to say (see ``may_be_dead``)."""
+        if not may_be_dead(conn):
+            return
+        try:
+            ConnectionPool.check_connection(conn)
+        except Exception:
+            # A restart kills every idle connection at once: test the others
+            # now, or each would fail a later check and the pool back off.
+            self.pool.check()
+            raise
+
     @contextmanager
     def _borrow(self) -> Iterator[psycopg.Connection[Any]]:
         try:
             with self.pool.connection() as conn:
                 yield conn
         except POOL_ERRORS as exc:
-            raise pool_error(exc, "Database") from exc
+            raise pool_error(exc, "Database", self.pool) from exc
 
     def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         # The hot path: _execute maps pool errors itself, without a generator.
@@ -233,11 +261,14 @@ class Database(_SyncSession):
         """A transaction: commits when the block ends, rolls back on an exception.
 
         ``tx.rollback()`` rolls back and raises :class:`TransactionRollback`
-        out of the block; ``tx.transaction()`` opens a savepoint.
+        out of the block; ``tx.transaction()`` opens a savepoint. A block that
+        ends normally after one of its statements failed (the error caught
+        inside it) is rolled back and raises that error's class: it never
+        looks committed.
         """
         begin_sql = begin(isolation_level, read_only, deferrable)
         with self._borrow() as conn:
-            tx = Transaction(self, conn, None)
+            tx = Transaction(self, conn, None, [None])
             _run(conn, begin_sql)
             try:
                 yield tx
@@ -247,7 +278,45 @@ class Database(_SyncSession):
                 raise
             finally:
                 tx._done = True
+            if conn.info.transaction_status == INERROR:
+                _quietly(conn, ROLLBACK)
+                raise not_committed(tx._failures[0], None)
             _run(conn, COMMIT)
+
+    def run_in_transaction(
+        self,
+        fn: Callable[[Transaction], R],
+        *,
+        retries: int = 3,
+        isolation_level: IsolationLevel | None = None,
+        read_only: bool | None = None,
+        deferrable: bool | None = None,
+    ) -> R:
+        """Run ``fn(tx)`` in a transaction and return its result; run it again
+        (up to ``retries`` more times, after a short random pause) when the
+        transaction fails with a :class:`SerializationError`: a serialization
+        failure or a deadlock, which only a fresh attempt can resolve. Any
+        other error is raised at once; after the last attempt, the
+        serialization error. ``fn`` may run several times, so it should only
+        touch the database through ``tx``.
+
+        >>> def book(tx):
+        ...     free = tx.count(Seats, eq(Seats.taken, False))
+        ...     ...
+        >>> db.run_in_transaction(book, isolation_level="serializable")
+        """
+        check_retries(retries)
+        for attempt in itertools.count():
+            try:
+                with self.transaction(
+                    isolation_level=isolation_level, read_only=read_only, deferrable=deferrable
+                ) as tx:
+                    return fn(tx)
+            except SerializationError:
+                if attempt >= retries:
+                    raise
+            time.sleep(retry_delay(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def create_tables(self, *tables: type[Table], if_not_exists: bool = False) -> None:
         """Create ``tables`` (with their enums, foreign keys and indexes) in one
@@ -294,13 +363,27 @@ class Transaction(_SyncSession):
     """A transaction (or savepoint) holding one connection; it offers all of
     ``db``'s builders. Use it only inside its ``with`` block."""
 
-    def __init__(self, db: Database, conn: psycopg.Connection[Any], savepoint: str | None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        conn: psycopg.Connection[Any],
+        savepoint: str | None,
+        failures: list[PgbuildError | None],
+    ) -> None:
         self._db = db
         self._conn = conn
         self._savepoint = savepoint
         self._done = False
         self._logger = db._logger
         self._log_params = db._log_params
+        # The failed statement that aborted the transaction, shared with its savepoints.
+        self._failures = failures
+
+    def _failed(self, error: PgbuildError) -> None:
+        # The first server error since the transaction was last healthy: the
+        # one that aborted it (later statements only fail with 25P02).
+        if isinstance(error, DatabaseError) and self._failures[0] is None:
+            self._failures[0] = error
 
     def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         if self._done:
@@ -314,7 +397,7 @@ class Transaction(_SyncSession):
             raise QueryError(ENDED)
         name = f"pgbuild_sp_{next(_savepoints)}"
         _run(self._conn, savepoint(name))
-        inner = Transaction(self._db, self._conn, name)
+        inner = Transaction(self._db, self._conn, name, self._failures)
         try:
             yield inner
         except BaseException:
@@ -323,11 +406,16 @@ class Transaction(_SyncSession):
             raise
         finally:
             inner._done = True
+        if self._conn.info.transaction_status == INERROR:
+            failure = self._failures[0]
+            inner._undo()
+            raise not_committed(failure, name)
         _run(self._conn, release(name))
 
     def _undo(self) -> None:
         for statement in undo(self._savepoint):
             _quietly(self._conn, statement)
+        self._failures[0] = None  # rolled back to a healthy state
 
     def rollback(self) -> None:
         """Roll back this transaction (or savepoint) and leave its block by

@@ -13,21 +13,22 @@ errors and transaction control come from the shared, I/O-free modules::
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql as pg
 from psycopg_pool import AsyncConnectionPool
 
 from pgbuild.ddl import create_plan, drop_plan, existing
-from pgbuild.errors import PgbuildError, QueryError
+from pgbuild.errors import DatabaseError, PgbuildError, QueryError, SerializationError
 from pgbuild.expressions import Compiled
 from pgbuild.queries.base import Async, Finish, Query
 from pgbuild.queries.batch import batch_plan, cursor_name, row_factory_for
@@ -40,20 +41,26 @@ from pgbuild.table import Table
 from pgbuild.txn import (
     COMMIT,
     ENDED,
+    INERROR,
     POOL_ERRORS,
     ROLLBACK,
     IsolationLevel,
     begin,
+    check_retries,
     connection_options,
+    may_be_dead,
+    not_committed,
     pool_error,
     release,
     resolve_url,
+    retry_delay,
     rolled_back,
     savepoint,
     undo,
 )
 
 _savepoints = itertools.count(1)
+R = TypeVar("R")
 AsyncConn = psycopg.AsyncConnection[Any]
 
 
@@ -76,7 +83,7 @@ class _AsyncSession(Session[Async]):
                     rows = await cur.fetchall() if fetch and has_rows(cur) else []
                     result = rows, cur.rowcount
             except psycopg.Error as exc:
-                raise wrap_error(exc, compiled, self._log_params) from exc
+                raise self._error(exc, compiled) from exc
         if self._logger is not None:
             self._log(compiled, time.perf_counter() - started)
         return result
@@ -104,7 +111,7 @@ class _AsyncSession(Session[Async]):
                     async for row in cur:
                         yield row
             except psycopg.Error as exc:
-                raise wrap_error(exc, compiled, self._log_params) from exc
+                raise self._error(exc, compiled) from exc
 
     def _cursor_scope(self, conn: AsyncConn) -> AbstractAsyncContextManager[Any]:
         return nullcontext()
@@ -127,7 +134,7 @@ class _AsyncSession(Session[Async]):
                         for cur, (_, maker) in zip(cursors, plan, strict=True)
                     ]
             except psycopg.Error as exc:
-                raise wrap_error(exc, None, self._log_params) from exc
+                raise self._error(exc, None) from exc
 
     def _batch_scope(self) -> AbstractAsyncContextManager[_AsyncSession]:
         return nullcontext(self)
@@ -144,7 +151,7 @@ class _AsyncSession(Session[Async]):
                             await copy.write_row(row)
                     return cur.rowcount
             except psycopg.Error as exc:
-                raise wrap_error(exc, compiled, self._log_params) from exc
+                raise self._error(exc, compiled) from exc
 
 
 class AsyncDatabase(_AsyncSession):
@@ -176,6 +183,7 @@ class AsyncDatabase(_AsyncSession):
             max_size=max_size,
             timeout=timeout,
             kwargs=connection_options(prepare_threshold),
+            check=self._check_connection,
             open=False,
             name="pgbuild-async",
         )
@@ -197,6 +205,17 @@ class AsyncDatabase(_AsyncSession):
         if self.pool.closed:
             await self.pool.open()
 
+    async def _check_connection(self, conn: AsyncConn) -> None:
+        """The pool's check before it hands out ``conn`` (see
+        :meth:`Database._check_connection`)."""
+        if not may_be_dead(conn):
+            return
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except Exception:
+            await self.pool.check()
+            raise
+
     @asynccontextmanager
     async def _borrow(self) -> AsyncIterator[AsyncConn]:
         await self.open()
@@ -204,7 +223,7 @@ class AsyncDatabase(_AsyncSession):
             async with self.pool.connection() as conn:
                 yield conn
         except POOL_ERRORS as exc:
-            raise pool_error(exc, "AsyncDatabase") from exc
+            raise pool_error(exc, "AsyncDatabase", self.pool) from exc
 
     def _connection(self) -> AbstractAsyncContextManager[AsyncConn]:
         return self._borrow()
@@ -225,10 +244,12 @@ class AsyncDatabase(_AsyncSession):
     ) -> AsyncIterator[AsyncTransaction]:
         """``async with db.transaction() as tx``: commits when the block ends,
         rolls back on an exception; ``tx.rollback()`` raises
-        :class:`TransactionRollback` out of the block."""
+        :class:`TransactionRollback` out of the block. A block that ends
+        normally after one of its statements failed is rolled back and raises
+        (see :meth:`Database.transaction`)."""
         begin_sql = begin(isolation_level, read_only, deferrable)
         async with self._borrow() as conn:
-            tx = AsyncTransaction(self, conn, None)
+            tx = AsyncTransaction(self, conn, None, [None])
             await _run(conn, begin_sql)
             try:
                 yield tx
@@ -238,7 +259,39 @@ class AsyncDatabase(_AsyncSession):
                 raise
             finally:
                 tx._done = True
+            if conn.info.transaction_status == INERROR:
+                await _quietly(conn, ROLLBACK)
+                raise not_committed(tx._failures[0], None)
             await _run(conn, COMMIT)
+
+    async def run_in_transaction(
+        self,
+        fn: Callable[[AsyncTransaction], Awaitable[R]],
+        *,
+        retries: int = 3,
+        isolation_level: IsolationLevel | None = None,
+        read_only: bool | None = None,
+        deferrable: bool | None = None,
+    ) -> R:
+        """``await db.run_in_transaction(fn)``: await ``fn(tx)`` in a
+        transaction, again after a :class:`SerializationError` (see
+        :meth:`Database.run_in_transaction`).
+
+        >>> async def book(tx): ...
+        >>> await db.run_in_transaction(book, isolation_level="serializable")
+        """
+        check_retries(retries)
+        for attempt in itertools.count():
+            try:
+                async with self.transaction(
+                    isolation_level=isolation_level, read_only=read_only, deferrable=deferrable
+                ) as tx:
+                    return await fn(tx)
+            except SerializationError:
+                if attempt >= retries:
+                    raise
+            await asyncio.sleep(retry_delay(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def create_tables(self, *tables: type[Table], if_not_exists: bool = False) -> None:
         """Create ``tables`` in one transaction (see :meth:`Database.create_tables`)."""
@@ -285,13 +338,26 @@ class AsyncDatabase(_AsyncSession):
 class AsyncTransaction(_AsyncSession):
     """The async twin of :class:`~pgbuild.Transaction`."""
 
-    def __init__(self, db: AsyncDatabase, conn: AsyncConn, savepoint: str | None) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        conn: AsyncConn,
+        savepoint: str | None,
+        failures: list[PgbuildError | None],
+    ) -> None:
         self._db = db
         self._conn = conn
         self._savepoint = savepoint
         self._done = False
         self._logger = db._logger
         self._log_params = db._log_params
+        self._failures = failures
+
+    def _failed(self, error: PgbuildError) -> None:
+        # The first server error since the transaction was last healthy: the
+        # one that aborted it (later statements only fail with 25P02).
+        if isinstance(error, DatabaseError) and self._failures[0] is None:
+            self._failures[0] = error
 
     def _connection(self) -> AbstractAsyncContextManager[AsyncConn]:
         if self._done:
@@ -305,7 +371,7 @@ class AsyncTransaction(_AsyncSession):
             raise QueryError(ENDED)
         name = f"pgbuild_asp_{next(_savepoints)}"
         await _run(self._conn, savepoint(name))
-        inner = AsyncTransaction(self._db, self._conn, name)
+        inner = AsyncTransaction(self._db, self._conn, name, self._failures)
         try:
             yield inner
         except BaseException:
@@ -314,11 +380,16 @@ class AsyncTransaction(_AsyncSession):
             raise
         finally:
             inner._done = True
+        if self._conn.info.transaction_status == INERROR:
+            failure = self._failures[0]
+            await inner._undo()
+            raise not_committed(failure, name)
         await _run(self._conn, release(name))
 
     async def _undo(self) -> None:
         for statement in undo(self._savepoint):
             await _quietly(self._conn, statement)
+        self._failures[0] = None  # rolled back to a healthy state
 
     async def rollback(self) -> None:
         """Roll back this transaction (or savepoint) and leave its block by

@@ -6,13 +6,16 @@
     ├── SchemaError          a Table declaration is invalid (names the table/column)
     ├── QueryError           a query was built wrong, caught before the server
     ├── DatabaseError        the server (or the connection) refused a statement
-    │   └── IntegrityError   a constraint was violated (SQLSTATE class 23)
+    │   ├── IntegrityError   a constraint was violated (SQLSTATE class 23)
+    │   └── SerializationError  a concurrent transaction won (40001, 40P01): retry
     ├── NoResultError        ``.one()`` found no row
     ├── MultipleResultsError ``.one()`` found more than one row
     └── TransactionRollback  ``tx.rollback()`` was called
 
 A :class:`DatabaseError` keeps psycopg's error as ``__cause__`` and exposes the
 statement text, the SQLSTATE and, for constraint violations, the constraint.
+A connection that dies under a statement (the server terminated it, or
+restarted) is a :class:`DatabaseError` too; the pool replaces the connection.
 """
 
 from __future__ import annotations
@@ -62,6 +65,20 @@ class DatabaseError(PgbuildError):
 
 class IntegrityError(DatabaseError):
     """A constraint was violated: unique, foreign key, not null or check."""
+
+
+class SerializationError(DatabaseError):
+    """The transaction lost a conflict with a concurrent one and was rolled
+    back: a serialization failure (SQLSTATE ``40001``, under ``repeatable
+    read`` or ``serializable``) or a deadlock (``40P01``). Running the whole
+    transaction again may succeed; ``db.run_in_transaction(fn, retries=3)``
+    does so::
+
+        def transfer(tx):
+            ...
+
+        db.run_in_transaction(transfer, isolation_level="serializable")
+    """
 
 
 class NoResultError(PgbuildError):

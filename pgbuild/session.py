@@ -8,6 +8,7 @@ whole block. Statements run here, errors are wrapped here.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Coroutine, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
@@ -21,6 +22,7 @@ from pgbuild.errors import (
     NoResultError,
     PgbuildError,
     QueryError,
+    SerializationError,
 )
 from pgbuild.expressions import Compiled, Expr, count
 from pgbuild.queries.base import Async, Finish, M, Query, Sync
@@ -262,6 +264,16 @@ class Session(Generic[M]):
             raise QueryError(f"execute() takes sql(...) or a query, not {type(statement).__name__}")
         return self._result(statement.compile(), _raw_row_factory)
 
+    def _error(self, exc: psycopg.Error, compiled: Compiled | None) -> PgbuildError:
+        """The pgbuild error for a failed statement; a transaction also
+        remembers it (a block that catches it cannot then commit silently)."""
+        error = wrap_error(exc, compiled, self._log_params)
+        self._failed(error)
+        return error
+
+    def _failed(self, error: PgbuildError) -> None:
+        pass
+
     def _log(self, compiled: Compiled, seconds: float) -> None:
         # The logger is opted into, so it gets the parameters (API.md §3);
         # error messages carry them only with log_params (§5).
@@ -285,9 +297,17 @@ def const_factory(maker: Maker) -> Any:
 
 
 def wrap_error(exc: psycopg.Error, compiled: Compiled | None, log_params: bool) -> PgbuildError:
-    """A pgbuild error for a psycopg one, naming the table, column and
-    constraint the server reported, and the statement (values only when
-    ``log_params``)."""
+    """A pgbuild error for a psycopg one, naming the table, column, constraint
+    and parameter the server reported, and the statement (values only when
+    ``log_params``).
+
+    psycopg's own refusals before anything is sent (a NUL byte in a str, a
+    type it cannot adapt) are :class:`QueryError`; serialization failures and
+    deadlocks :class:`SerializationError`; constraint violations
+    :class:`IntegrityError`; everything else :class:`DatabaseError`.
+    """
+    if exc.sqlstate is None and isinstance(exc, _CLIENT_SIDE):
+        return _client_error(exc, compiled, log_params)
     diag = exc.diag
     message = diag.message_primary or str(exc).strip()
     if compiled is not None and not log_params:
@@ -298,6 +318,7 @@ def wrap_error(exc: psycopg.Error, compiled: Compiled | None, log_params: bool) 
             ("table", diag.table_name),
             ("column", diag.column_name),
             ("constraint", diag.constraint_name),
+            ("parameter", _parameter(diag.context)),
         )
         if value
     ]
@@ -308,8 +329,49 @@ def wrap_error(exc: psycopg.Error, compiled: Compiled | None, log_params: bool) 
         message += f"\nstatement: {statement}"
         if log_params and compiled is not None:
             message += f"\nparameters: {compiled.params!r}"
-    cls = IntegrityError if (exc.sqlstate or "").startswith("23") else DatabaseError
-    return cls(message, statement=statement)
+    return _error_class(exc.sqlstate)(message, statement=statement)
+
+
+# Raised by psycopg itself, without a SQLSTATE (a server error always has
+# one): mostly while adapting the parameters, before anything is sent.
+_CLIENT_SIDE = (psycopg.DataError, psycopg.ProgrammingError, psycopg.NotSupportedError)
+_RETRYABLE = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+_PARAMETER = re.compile(r"portal (?:\"[^\"]*\" )?parameter (\$\d+)")
+
+
+def _error_class(sqlstate: str | None) -> type[DatabaseError]:
+    if sqlstate is None:
+        return DatabaseError
+    if sqlstate.startswith("23"):
+        return IntegrityError
+    if sqlstate in _RETRYABLE:
+        return SerializationError
+    return DatabaseError
+
+
+def _parameter(context: str | None) -> str | None:
+    """``$3`` when the server says which bound value it could not take
+    (``unnamed portal parameter $3 = '...'``, ``portal "c" parameter $3``)."""
+    found = _PARAMETER.search(context) if context else None
+    return found.group(1) if found else None
+
+
+def _client_error(exc: psycopg.Error, compiled: Compiled | None, log_params: bool) -> QueryError:
+    message = str(exc).strip()
+    params = compiled.params if compiled is not None else ()
+    nul = [i for i, p in enumerate(params) if isinstance(p, str) and "\x00" in p]
+    if "NUL" in message:
+        message = (
+            "a str value contains a NUL byte (\\x00), which PostgreSQL cannot store in "
+            "text; nothing was sent to the server"
+        )
+        if nul:
+            message += f" (parameter ${nul[0] + 1})"
+    if compiled is not None:
+        message += f"\nstatement: {compiled.as_string()}"
+        if log_params:
+            message += f"\nparameters: {compiled.params!r}"
+    return QueryError(message)
 
 
 def _redact(message: str, params: Sequence[Any]) -> str:

@@ -1233,3 +1233,12 @@ def test_ddl_statements_for_names_with_percent_signs_create_them_verbatim(
             ).fetchall()
             conn.rollback()
         assert created == [("ddl 100% odd", "id %s"), ("ddl 100% odd_pkey", "id %s")], run
+
+
+def test_enum_names_and_labels_are_checked_like_identifiers() -> None:
+    with pytest.raises(SchemaError, match="enum"):
+        pg_enum("", ["a"])
+    with pytest.raises(SchemaError, match="longer than 63 bytes"):
+        pg_enum("e" * 64, ["a"])
+    with pytest.raises(SchemaError, match="label of enum short"):
+        pg_enum("short", ["ok", "x" * 64])

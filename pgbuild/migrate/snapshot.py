@@ -533,6 +533,13 @@ def _header(stem: str, stamp: str, how: str) -> str:
     return f"-- {stem}\n-- {how}, {stamp}\n"
 
 
+def sql_comment(text: str) -> str:
+    """A one-line ``--`` comment: names may hold line breaks (or anything
+    else), which must not end the comment and run as SQL."""
+    escaped = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return "-- " + "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in escaped)
+
+
 def script(ops: list[Op]) -> str:
     """The operations as SQL text, as a migration file holds them: each
     under a comment saying what it does (and whether it loses data)."""
@@ -542,7 +549,7 @@ def script(ops: list[Op]) -> str:
 def _body(ops: list[Op]) -> str:
     blocks = []
     for op in ops:
-        lines = [f"-- {op.describe()}" + (" (loses data)" if op.loses_data else "")]
+        lines = [sql_comment(op.describe() + (" (loses data)" if op.loses_data else ""))]
         lines += [s.rstrip().rstrip(";") + ";" for s in op.statements()]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"

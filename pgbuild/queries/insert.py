@@ -3,14 +3,22 @@
 Values are checked when given: an unknown column, a missing NOT NULL column
 that has no default, or an empty list is a :class:`~pgbuild.QueryError`
 naming the table and column, raised before anything reaches the server.
+So is a value whose Python type plainly does not fit its column (a ``str``
+for an ``integer``, an ``int`` for ``text``, a ``bool`` for an ``integer``),
+an ``int`` out of the column's range, and a ``str`` holding a NUL byte,
+which PostgreSQL cannot store: the server would otherwise convert some of
+them silently (``"12"`` into an integer, ``"\\x41"`` into bytea as ``b"A"``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, TypeVar
+from uuid import UUID
 
 from psycopg import sql as pg
 
@@ -41,21 +49,139 @@ def column_of(table: type[Table], key: str | Column[Any]) -> Column[Any]:
     return col
 
 
-def normalise_row(table: type[Table], row: RowValues) -> dict[Column[Any], Any]:
-    """A row (or assignments) keyed by column; generated columns are refused."""
+def normalise_row(
+    table: type[Table], row: RowValues, *, check: bool = True
+) -> dict[Column[Any], Any]:
+    """A row (or assignments) keyed by column; generated columns are refused,
+    and (unless ``check`` is false: see :func:`check_rows`) values that
+    plainly do not fit their column."""
     items = row.__dict__.items() if isinstance(row, Table) else row.items()
     try:  # the common case, attribute names: one dict lookup per key
         by_attr: dict[Any, Column[Any]] = table.__table__.by_attr
         out = {by_attr[k]: v for k, v in items}
     except (KeyError, TypeError):  # Column keys, or a name to report
         out = {column_of(table, k): v for k, v in items}
-    for col in _columns(table).generated:
+    kinds = _columns(table)
+    for col in kinds.generated:
         if col in out:
             raise QueryError(
                 f"{table.__table__.name}.{col.attr} is a generated column: the server "
                 "computes it, so it cannot be written"
             )
+    if check:
+        rules = kinds.rules
+        for col, value in out.items():
+            rule = rules.get(col)
+            if rule is not None and _refused(rule, value):
+                raise _bad_value(table, col, value)
     return out
+
+
+def _refused(rule: Rule, value: Any) -> bool:
+    refused, limit, _ = rule
+    kind = type(value)
+    return (
+        kind in refused
+        or (kind is int and bool(limit) and not -limit <= value < limit)
+        or (kind is str and "\x00" in value)
+    )
+
+
+def check_rows(table: type[Table], rows: Sequence[dict[Column[Any], Any]]) -> None:
+    """:func:`normalise_row`'s value check for many rows, a column at a time:
+    the types present, the extremes of the ints and the text of the strs are
+    checked in bulk, and only a column that fails is searched for its culprit."""
+    rules = _columns(table).rules
+    for col, rule in rules.items():
+        values = [row[col] for row in rows if col in row]
+        if not values:
+            continue
+        refused, limit, _ = rule
+        kinds = set(map(type, values))
+        bad = not kinds.isdisjoint(refused)
+        if not bad and limit and int in kinds:
+            ints = values if len(kinds) == 1 else [v for v in values if type(v) is int]
+            bad = min(ints) < -limit or max(ints) >= limit
+        if not bad and str in kinds:
+            strs = values if len(kinds) == 1 else [v for v in values if type(v) is str]
+            bad = "\x00" in "".join(strs)
+        if bad:
+            culprit = next(v for v in values if _refused(rule, v))
+            raise _bad_value(table, col, culprit)
+
+
+# The standard Python types whose values are plainly wrong for a column of a
+# given kind. Other types (None, expressions, placeholders, subclasses such
+# as enums, a user's own adapted classes) are left to psycopg and the server.
+_STANDARD = frozenset(
+    {str, bytes, bytearray, memoryview, bool, int, float, Decimal, dict, list, tuple,
+     datetime, date, time, timedelta, UUID}
+)
+_BYTES = frozenset({bytes, bytearray, memoryview})
+_NUMBERS = frozenset({int, float, Decimal})
+_ACCEPTS: dict[str, tuple[frozenset[type], str]] = {
+    "text": (frozenset({str}), "a str"),
+    "integer": (frozenset({int}), "an int"),
+    "number": (_NUMBERS, "an int, float or Decimal"),
+    "boolean": (frozenset({bool}), "a bool"),
+    "bytea": (_BYTES, "bytes"),
+}
+_INT_LIMITS = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}
+
+
+def _kind(col: Column[Any]) -> str | None:
+    """Which Python types a scalar column's values plainly have, when that is
+    clear (built-in types only: not enums, JSON or custom types)."""
+    if col.enum_type is not None:
+        return None
+    t = col.sql_type
+    if t == "text" or t.startswith("character"):
+        return "text"
+    if t in _INT_LIMITS:
+        return "integer"
+    if t in ("real", "double precision") or t.startswith("numeric"):
+        return "number"
+    if t in ("boolean", "bytea"):
+        return t
+    return None
+
+
+# (refused types, int range limit or 0, what to pass instead) per column.
+Rule = tuple[frozenset[type], int, str]
+
+
+def _rule(col: Column[Any]) -> Rule | None:
+    if col.json_type or col.dumper is not None or col.dims:
+        return None  # values are transformed, or are containers: not checked
+    kind = _kind(col)
+    if kind is None:
+        return frozenset(), 0, ""  # NUL bytes in str values only
+    accepted, hint = _ACCEPTS[kind]
+    return _STANDARD - accepted, _INT_LIMITS.get(col.sql_type, 0), hint
+
+
+def _bad_value(table: type[Table], col: Column[Any], value: Any) -> QueryError:
+    """The error for a value :func:`normalise_row` refuses; it never shows the
+    value itself (values appear in messages only with ``log_params``)."""
+    where = f"{table.__table__.name}.{col.attr}"
+    typ = col.type_name()
+    rule = _columns(table).rules[col]
+    if isinstance(value, str) and "\x00" in value:
+        return QueryError(
+            f"{where}: the str value contains a NUL byte (\\x00), which PostgreSQL "
+            "cannot store in text; nothing was sent"
+        )
+    if type(value) is int:
+        limit = rule[1]
+        return QueryError(
+            f"{where}: the int value is out of range for {typ} "
+            f"({-limit} to {limit - 1}); nothing was sent"
+        )
+    extra = " (a bool is not an int here)" if type(value) is bool else ""
+    return QueryError(
+        f"{where} ({typ}): got a {type(value).__name__} value{extra}; pass {rule[2]}; "
+        "nothing was sent"
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -63,6 +189,7 @@ class _Kinds:
     generated: tuple[Column[Any], ...]
     filled: tuple[Column[Any], ...]
     required: tuple[Column[Any], ...]
+    rules: dict[Column[Any], Rule]
 
 
 @lru_cache(maxsize=1024)
@@ -76,6 +203,7 @@ def _kinds(table: Any) -> _Kinds:
             if c.default_factory is not None or (c.has_on_update and not c.has_default)
         ),
         required=tuple(c for c in columns if not c.nullable and not c.has_default),
+        rules={c: r for c in columns if (r := _rule(c)) is not None},
     )
 
 
@@ -132,7 +260,13 @@ class Insert(WriteQuery[TT, M]):
         meta = self._table.__table__
         if not many:
             raise QueryError(f"insert into {meta.name}: values([]) has no rows to insert")
-        normalised = tuple(_fill(self._table, normalise_row(self._table, r)) for r in many)
+        normalised: tuple[dict[Column[Any], Any], ...]
+        if len(many) == 1:
+            normalised = (_fill(self._table, normalise_row(self._table, many[0])),)
+        else:
+            unfilled = [normalise_row(self._table, r, check=False) for r in many]
+            check_rows(self._table, unfilled)
+            normalised = tuple(_fill(self._table, row) for row in unfilled)
         required = _columns(self._table).required
         for i, row in enumerate(normalised):
             for col in required:

@@ -33,7 +33,10 @@ class Update(WriteQuery[TT, M]):
 
     def set(self, values: Mapping[str, Any] | Mapping[Column[Any], Any]) -> Update[TT, M]:
         """Columns to assign: plain values (bound) or expressions
-        (``{"metadata": jsonb_set(...)}``). Calling it again adds assignments."""
+        (``{"metadata": jsonb_set(...)}``). Calling it again adds assignments.
+        Values are checked as ``insert().values()`` checks them: a type that
+        plainly does not fit its column, an int out of range or a NUL byte is
+        a :class:`~pgbuild.QueryError` before anything is sent."""
         assignments = normalise_row(self._table, values)
         return self._replace(_set={**self._set, **assignments})
 
