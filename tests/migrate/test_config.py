@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from pgbuild.errors import PgbuildError
@@ -116,20 +117,21 @@ def test_url_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 def test_without_any_url_the_embedded_server_is_used_and_announced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    started: list[Path] = []
+    from pgbuild.embedded import stop_embedded
+
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("DATABASE_DIRECT_URL", raising=False)
-    monkeypatch.setattr(
-        "pgbuild.embedded.embedded_url",
-        lambda data_dir=None, **_: started.append(Path(data_dir)) or "postgresql://embedded",
-    )
     monkeypatch.chdir(tmp_path)
     said: list[str] = []
-    assert database_url(Config.for_directory(tmp_path), echo=said.append) == (
-        "postgresql://embedded"
-    )
-    assert started == [tmp_path.resolve() / ".pgbuild" / "data"]
-    assert said == ["using the embedded development server in .pgbuild/data"]
+    data = tmp_path.resolve() / ".pgbuild" / "data"
+    try:
+        url = database_url(Config.for_directory(tmp_path), echo=said.append)
+        with psycopg.connect(url) as conn:  # a real server, in the project's .pgbuild/data
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert (data / "PG_VERSION").exists()
+        assert said == ["using the embedded development server in .pgbuild/data"]
+    finally:
+        stop_embedded(data)
 
 
 @pytest.mark.parametrize(
