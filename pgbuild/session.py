@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Coroutine, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import psycopg
 from psycopg.rows import RowMaker
@@ -26,17 +26,13 @@ from pgbuild.errors import (
 )
 from pgbuild.expressions import Compiled, Expr, count
 from pgbuild.queries.base import Async, Finish, M, Query, Sync
-from pgbuild.queries.delete import Delete
-from pgbuild.queries.insert import Insert
-from pgbuild.queries.select import SelectFields, SelectTables, start_select
-from pgbuild.queries.update import Update
+from pgbuild.queries.builders import Builders
 from pgbuild.rows import Maker, Row
 from pgbuild.table import Table
 
 if TYPE_CHECKING:
     from pgbuild.queries.cte import With
     from pgbuild.queries.relational import RelationalQuery
-    from pgbuild.queries.select import On
     from pgbuild.queries.subquery import Subquery
 
 TT = TypeVar("TT", bound=Table)
@@ -107,7 +103,7 @@ def _raw_row_factory(cursor: Any) -> RowMaker[Any]:
     return make
 
 
-class Session(Generic[M]):
+class Session(Builders[M]):
     """The builders and helpers shared by databases and transactions, sync
     (``M`` = :class:`Sync`) and async (``M`` = :class:`Async`)."""
 
@@ -128,77 +124,10 @@ class Session(Generic[M]):
     def _result(self, compiled: Compiled, row_factory: Any) -> Any:
         raise NotImplementedError
 
-    # -- builders
+    # -- builders: select/insert/update/delete come from Builders
 
-    @overload
-    def select(self) -> SelectTables[M]: ...
-    @overload
-    def select(self, a: Expr[A], /) -> SelectFields[tuple[A], M]: ...
-    @overload
-    def select(self, a: Expr[A], b: Expr[B], /) -> SelectFields[tuple[A, B], M]: ...
-    @overload
-    def select(
-        self, a: Expr[A], b: Expr[B], c: Expr[C], /
-    ) -> SelectFields[tuple[A, B, C], M]: ...
-    @overload
-    def select(
-        self, a: Expr[A], b: Expr[B], c: Expr[C], d: Expr[D], /
-    ) -> SelectFields[tuple[A, B, C, D], M]: ...
-    @overload
-    def select(
-        self, a: Expr[A], b: Expr[B], c: Expr[C], d: Expr[D], e: Expr[E], /
-    ) -> SelectFields[tuple[A, B, C, D, E], M]: ...
-    @overload
-    def select(
-        self, a: Expr[A], b: Expr[B], c: Expr[C], d: Expr[D], e: Expr[E], f: Expr[F], /
-    ) -> SelectFields[tuple[A, B, C, D, E, F], M]: ...
-    @overload
-    def select(self, *fields: Expr[Any]) -> SelectFields[tuple[Any, ...], M]: ...
-    @overload
-    def select(self, **named: Expr[Any]) -> SelectFields[Any, M]: ...
-    def select(self, *fields: Expr[Any], **named: Expr[Any]) -> Any:
-        """``SELECT``: ``select()`` → table rows, ``select(A.x, A.y)`` → tuples,
-        ``select(x=..., y=...)`` → named rows.
-
-        >>> db.select().from_(Users).where(eq(Users.id, "u1")).first()
-        """
-        return start_select(self, fields, named)
-
-    def select_distinct(self, *fields: Expr[Any], **named: Expr[Any]) -> Any:
-        """``SELECT DISTINCT``, with the same shapes as :meth:`select`."""
-        return start_select(self, fields, named, distinct=True)
-
-    @overload
-    def select_distinct_on(self, on: On, /) -> SelectTables[M]: ...
-    @overload
-    def select_distinct_on(self, on: On, a: Expr[A], /) -> SelectFields[tuple[A], M]: ...
-    @overload
-    def select_distinct_on(
-        self, on: On, a: Expr[A], b: Expr[B], /
-    ) -> SelectFields[tuple[A, B], M]: ...
-    @overload
-    def select_distinct_on(
-        self, on: On, a: Expr[A], b: Expr[B], c: Expr[C], /
-    ) -> SelectFields[tuple[A, B, C], M]: ...
-    @overload
-    def select_distinct_on(
-        self, on: On, a: Expr[A], b: Expr[B], c: Expr[C], d: Expr[D], /
-    ) -> SelectFields[tuple[A, B, C, D], M]: ...
-    @overload
-    def select_distinct_on(
-        self, on: On, /, *fields: Expr[Any]
-    ) -> SelectFields[tuple[Any, ...], M]: ...
-    @overload
-    def select_distinct_on(self, on: On, /, **named: Expr[Any]) -> SelectFields[Any, M]: ...
-    def select_distinct_on(self, on: On, /, *fields: Expr[Any], **named: Expr[Any]) -> Any:
-        """``SELECT DISTINCT ON (on) ...``: the first row of each group of equal
-        ``on`` values, in ``order_by`` order; ``on`` is one expression or a list.
-        Fields as in :meth:`select`.
-
-        >>> db.select_distinct_on(Sessions.user_id).from_(Sessions)
-        ...   .order_by(Sessions.user_id, desc(Sessions.created_at)).all()
-        """
-        return start_select(self, fields, named, distinct_on=on)
+    def _target(self) -> Session[M]:
+        return self
 
     def with_(self, *ctes: Subquery[Any]) -> With[M]:
         """``WITH name AS (...)``: named queries (``q.as_("name")``) that the
@@ -211,18 +140,6 @@ class Session(Generic[M]):
         from pgbuild.queries.cte import With, check_ctes
 
         return With(self, check_ctes(ctes))
-
-    def insert(self, table: type[TT]) -> Insert[TT, M]:
-        """``INSERT INTO table``: ``db.insert(Users).values({...}).returning().one()``."""
-        return Insert(self, table)
-
-    def update(self, table: type[TT]) -> Update[TT, M]:
-        """``UPDATE table``: ``db.update(Users).set({...}).where(...)``."""
-        return Update(self, table)
-
-    def delete(self, table: type[TT]) -> Delete[TT, M]:
-        """``DELETE FROM table``: ``db.delete(Sessions).where(...)``."""
-        return Delete(self, table)
 
     def query(self, table: type[TT]) -> RelationalQuery[TT, M]:
         """Relational queries: ``db.query(Users).find_many(with_={"sessions": True})``."""

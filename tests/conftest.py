@@ -212,7 +212,7 @@ class AsyncBridge:
     def __init__(self, target: Any, loop: asyncio.AbstractEventLoop) -> None:
         from pgbuild.session import Session
 
-        self._target = target
+        self._async = target
         self._loop = loop
         # Borrow the builder methods of a sync session, bound to this bridge.
         self._session = Session.__new__(Session)
@@ -225,22 +225,22 @@ class AsyncBridge:
         attr = getattr(Session, name, None)
         if callable(attr) and not name.startswith("__"):
             return attr.__get__(self)
-        return getattr(self._target, name)
+        return getattr(self._async, name)
 
     def _call(self, awaitable: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(awaitable, self._loop).result(timeout=120)
 
     def _fetch(self, compiled: Any, maker: Any, finish: Any) -> Any:
-        return self._call(self._target._fetch(compiled, maker, finish))
+        return self._call(self._async._fetch(compiled, maker, finish))
 
     def _run(self, compiled: Any) -> Any:
-        return self._call(self._target._run(compiled))
+        return self._call(self._async._run(compiled))
 
     def _result(self, compiled: Any, row_factory: Any) -> Any:
-        return self._call(self._target._result(compiled, row_factory))
+        return self._call(self._async._result(compiled, row_factory))
 
     def _stream(self, compiled: Any, maker: Any, batch_size: int) -> Iterator[Any]:
-        rows = self._target._stream(compiled, maker, batch_size)
+        rows = self._async._stream(compiled, maker, batch_size)
         try:
             while True:
                 try:
@@ -251,14 +251,14 @@ class AsyncBridge:
             self._call(rows.aclose())
 
     def batch(self, queries: Any) -> Any:
-        return self._call(self._target.batch(queries))
+        return self._call(self._async.batch(queries))
 
     def _bridged(self, value: Any) -> Any:
         return self._call(value) if inspect.isawaitable(value) else value
 
     @contextmanager
     def transaction(self, **options: Any) -> Iterator[AsyncBridge]:
-        context = self._target.transaction(**options)
+        context = self._async.transaction(**options)
         tx = self._call(context.__aenter__())
         try:
             yield AsyncBridge(tx, self._loop)
@@ -269,19 +269,19 @@ class AsyncBridge:
             self._call(context.__aexit__(None, None, None))
 
     def rollback(self) -> None:
-        self._call(self._target.rollback())
+        self._call(self._async.rollback())
 
     def create_tables(self, *tables: Any, **options: Any) -> None:
-        self._call(self._target.create_tables(*tables, **options))
+        self._call(self._async.create_tables(*tables, **options))
 
     def copy_into(self, table: Any, rows: Any) -> int:
-        return int(self._call(self._target.copy_into(table, rows)))
+        return int(self._call(self._async.copy_into(table, rows)))
 
     def drop_tables(self, *tables: Any) -> None:
-        self._call(self._target.drop_tables(*tables))
+        self._call(self._async.drop_tables(*tables))
 
     def check_health(self, timeout: float = 3.0) -> bool:
-        return bool(self._call(self._target.check_health(timeout)))
+        return bool(self._call(self._async.check_health(timeout)))
 
     def close(self) -> None:
-        self._call(self._target.close())
+        self._call(self._async.close())
