@@ -33,7 +33,7 @@ from pgbuild.queries.copy import copy_plan
 from pgbuild.queries.insert import RowValues
 from pgbuild.render import sql_text
 from pgbuild.rows import Maker
-from pgbuild.session import Result, Session, const_factory, has_rows, wrap_error
+from pgbuild.session import Result, Session, const_factory, encoding, has_rows, wrap_error
 from pgbuild.table import Table
 from pgbuild.txn import (
     COMMIT,
@@ -74,7 +74,7 @@ class _SyncSession(Session[Sync]):
                 try:
                     cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
                     with cur:
-                        query = compiled.query(conn.info.encoding)
+                        query = compiled.query(encoding(conn))
                         cur.execute(query, compiled.params, prepare=compiled.prepare)
                         rows = cur.fetchall() if fetch and has_rows(cur) else []
                         result = rows, cur.rowcount
@@ -105,7 +105,7 @@ class _SyncSession(Session[Sync]):
                     cur = conn.cursor(name=cursor_name(), row_factory=row_factory_for(maker))
                     with cur:
                         cur.itersize = batch_size
-                        cur.execute(compiled.query(conn.info.encoding), compiled.params)
+                        cur.execute(compiled.query(encoding(conn)), compiled.params)
                         yield from cur
                 except psycopg.Error as exc:
                     raise self._error(exc, compiled) from exc
@@ -132,7 +132,7 @@ class _SyncSession(Session[Sync]):
                     with conn.pipeline():
                         for compiled, maker in plan:
                             cur = conn.cursor(row_factory=row_factory_for(maker))
-                            cur.execute(compiled.query(conn.info.encoding), compiled.params)
+                            cur.execute(compiled.query(encoding(conn)), compiled.params)
                             cursors.append(cur)
                     return [
                         cur.rowcount if maker is False else cur.fetchall()

@@ -36,7 +36,7 @@ from pgbuild.queries.copy import copy_plan
 from pgbuild.queries.insert import RowValues
 from pgbuild.render import sql_text
 from pgbuild.rows import Maker
-from pgbuild.session import Result, Session, const_factory, has_rows, wrap_error
+from pgbuild.session import Result, Session, const_factory, encoding, has_rows, wrap_error
 from pgbuild.table import Table
 from pgbuild.txn import (
     COMMIT,
@@ -78,7 +78,7 @@ class _AsyncSession(Session[Async]):
             try:
                 cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
                 async with cur:
-                    query = compiled.query(conn.info.encoding)
+                    query = compiled.query(encoding(conn))
                     await cur.execute(query, compiled.params, prepare=compiled.prepare)
                     rows = await cur.fetchall() if fetch and has_rows(cur) else []
                     result = rows, cur.rowcount
@@ -107,7 +107,7 @@ class _AsyncSession(Session[Async]):
                 cur = conn.cursor(name=cursor_name(), row_factory=row_factory_for(maker))
                 async with cur:
                     cur.itersize = batch_size
-                    await cur.execute(compiled.query(conn.info.encoding), compiled.params)
+                    await cur.execute(compiled.query(encoding(conn)), compiled.params)
                     async for row in cur:
                         yield row
             except psycopg.Error as exc:
@@ -127,7 +127,7 @@ class _AsyncSession(Session[Async]):
                     async with conn.pipeline():
                         for compiled, maker in plan:
                             cur = conn.cursor(row_factory=row_factory_for(maker))
-                            await cur.execute(compiled.query(conn.info.encoding), compiled.params)
+                            await cur.execute(compiled.query(encoding(conn)), compiled.params)
                             cursors.append(cur)
                     return [
                         cur.rowcount if maker is False else await cur.fetchall()

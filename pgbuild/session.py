@@ -306,3 +306,12 @@ def has_rows(cursor: Any) -> bool:
     build column objects just to say so)."""
     result = cursor.pgresult
     return result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
+
+
+def encoding(conn: Any) -> str:
+    """The connection's client encoding, as a Python codec name; UTF-8 (what
+    pgbuild's pools ask for) is answered from the raw parameter, without
+    building a ``conn.info`` object on every statement."""
+    if conn.pgconn.parameter_status(b"client_encoding") == b"UTF8":
+        return "utf-8"
+    return str(conn.info.encoding)

@@ -77,8 +77,13 @@ def resolve_url(url: str | None, what: str) -> str:
 
 
 def connection_options(prepare_threshold: int | None) -> dict[str, Any]:
-    """Autocommit outside transactions: one round trip per statement."""
-    return {"autocommit": True, "prepare_threshold": prepare_threshold}
+    """Autocommit outside transactions: one round trip per statement; UTF-8
+    on the wire, so compiled statements are encoded once and reused."""
+    return {
+        "autocommit": True,
+        "prepare_threshold": prepare_threshold,
+        "client_encoding": "utf8",
+    }
 
 
 def rolled_back(savepoint_name: str | None) -> TransactionRollback:
