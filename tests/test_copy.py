@@ -100,3 +100,18 @@ def test_bad_rows_are_refused_before_the_server(db: Database) -> None:
     with pytest.raises(QueryError):
         db.copy_into(Readings, [])
     assert db.count(Readings) == 0
+
+
+def test_plain_rows_take_the_fast_path_and_load_exactly(db: Database) -> None:
+    rows = [{"id": i, "label": f"row {i} ' \\ %", "amount": Decimal(i) / 7} for i in range(500)]
+    assert db.copy_into(Readings, rows) == 500
+    back = db.select(Readings.id, Readings.label, Readings.amount).from_(Readings)
+    assert back.order_by(Readings.id).all() == [
+        (r["id"], r["label"], round(r["amount"], 6)) for r in rows
+    ]
+
+
+def test_a_none_in_a_not_null_column_is_refused_naming_the_row(db: Database) -> None:
+    with pytest.raises(QueryError, match=r"row 1.*'label' is NOT NULL"):
+        db.copy_into(Readings, [{"id": 1, "label": "a"}, {"id": 2, "label": None}])
+    assert db.count(Readings) == 0

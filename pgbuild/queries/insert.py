@@ -92,9 +92,15 @@ def check_rows(table: type[Table], rows: Sequence[dict[Column[Any], Any]]) -> No
     the types present, the extremes of the ints and the text of the strs are
     checked in bulk, and only a column that fails is searched for its culprit."""
     rules = _columns(table).rules
-    for col, rule in rules.items():
-        values = [row[col] for row in rows if col in row]
-        if not values:
+    check_columns(table, {col: [row[col] for row in rows if col in row] for col in rules})
+
+
+def check_columns(table: type[Table], columns: Mapping[Column[Any], Sequence[Any]]) -> None:
+    """The bulk value check of :func:`check_rows`, given each column's values."""
+    rules = _columns(table).rules
+    for col, values in columns.items():
+        rule = rules.get(col)
+        if rule is None or not values:
             continue
         refused, limit, _ = rule
         kinds = set(map(type, values))
