@@ -9,27 +9,26 @@ connection (``peek``), independently of pgbuild.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 import pgbuild
-from pgbuild import Database, DatabaseError, IntegrityError, QueryError, eq, sql
 
 # The guide's tables live in the repository's top-level ``schema`` package,
 # which is not installed; make it importable however pytest is started.
-_ROOT = str(Path(__file__).resolve().parents[1])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+from pgbuild import Database, DatabaseError, IntegrityError, QueryError, eq, sql
+from schema import Prompts, Sessions, Users
+from tests import guide_fixtures
 
-import schema  # noqa: E402
-from schema import Prompts, Sessions, Users  # noqa: E402
+# The guide's tables, emptied before each test, and a plain psycopg view of them.
+guide_tables = guide_fixtures.guide_tables
+empty_tables = guide_fixtures.empty_tables
+raw = guide_fixtures.raw
+peek = guide_fixtures.peek
 
 ANN = {"id": "user_1", "email": "ann@example.com", "name": "Ann"}
 BOB = {"id": "user_2", "email": "bob@example.com", "name": "Bob"}
@@ -43,40 +42,6 @@ class Boom(Exception):
 # -- fixtures
 
 
-@pytest.fixture(scope="module", autouse=True)
-def guide_tables(db: Database) -> Iterator[None]:
-    """The guide's tables, created once for this module."""
-    db.create_tables(*schema.TABLES)
-    yield
-    db.drop_tables(*schema.TABLES)
-
-
-@pytest.fixture(autouse=True)
-def empty_tables(db: Database) -> None:
-    """Every test starts from empty tables."""
-    db.execute(
-        sql(
-            "TRUNCATE claude_code_users, claude_code_sessions, claude_code_prompts, audit_logs"
-            " CASCADE"
-        )
-    )
-
-
-@pytest.fixture(scope="module")
-def raw(database_url: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    """A plain psycopg connection, to look at the database without pgbuild."""
-    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
-        yield conn
-
-
-@pytest.fixture
-def peek(raw: psycopg.Connection[dict[str, Any]]) -> Any:
-    """``peek("SELECT ...", *params)`` → list of dicts, read with plain psycopg."""
-
-    def run(query: str, *params: Any) -> list[dict[str, Any]]:
-        return raw.execute(query, params).fetchall()
-
-    return run
 
 
 @pytest.fixture
