@@ -105,7 +105,15 @@ def database_url(server_url: str, executor: str, request: pytest.FixtureRequest)
     """A fresh database for the current test module (and executor kind);
     dropped afterwards."""
     slug = re.sub(r"[^a-z0-9_]+", "_", request.module.__name__.lower()).strip("_")
-    name = f"pgbuild_{slug[:34]}_{executor}_{secrets.token_hex(4)}"
+    with fresh_database(server_url, f"{slug[:34]}_{executor}") as url:
+        yield url
+
+
+@contextmanager
+def fresh_database(server_url: str, label: str) -> Iterator[str]:
+    """A new, empty database on the test server (named ``pgbuild_<label>_<hex>``),
+    dropped afterwards; yields its conninfo."""
+    name = f"pgbuild_{label}_{secrets.token_hex(4)}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:

@@ -24,7 +24,6 @@ the test instead of blocking the suite. Connections go over the loopback
 from __future__ import annotations
 
 import asyncio
-import secrets
 import shutil
 import tempfile
 import threading
@@ -35,7 +34,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql as pg
 from psycopg.conninfo import make_conninfo
 
 from pgbuild import (
@@ -48,6 +46,7 @@ from pgbuild import (
     sql,
     text,
 )
+from tests.conftest import fresh_database
 
 APP = "pgbuild-faults"  # application_name of the pools under fire
 
@@ -61,22 +60,13 @@ class Counters(Table, name="fault_counters"):
 def admin_url(server_url: str) -> Iterator[str]:
     """A fresh database for this module (one, whatever the executor), with
     the table the workers read."""
-    name = f"pgbuild_faults_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(pg.SQL("CREATE DATABASE {}").format(pg.Identifier(name)))
-    url = make_conninfo(server_url, dbname=name)
-    try:
+    with fresh_database(server_url, "faults") as url:
         with Database(url, min_size=1, max_size=1) as setup:
             setup.create_tables(Counters)
             setup.insert(Counters).values(
                 [{"id": i, "label": f"row {i}"} for i in range(1, 11)]
             ).execute()
         yield url
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                pg.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pg.Identifier(name))
-            )
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ a clear error.
 
 from __future__ import annotations
 
-import secrets
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -34,8 +33,6 @@ import psycopg
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from psycopg import sql as pg
-from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
 from pgbuild import (
@@ -52,6 +49,7 @@ from pgbuild import (
     sql,
     text,
 )
+from tests.conftest import fresh_database
 
 
 class Vault(Table, name="inj_vault"):
@@ -353,16 +351,8 @@ SCHEMA_SOURCE = textwrap.dedent(
 
 @pytest.fixture
 def fresh_url(server_url: str) -> Iterator[str]:
-    name = f"pgbuild_inj_{secrets.token_hex(5)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(pg.SQL("CREATE DATABASE {}").format(pg.Identifier(name)))
-    try:
-        yield make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                pg.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pg.Identifier(name))
-            )
+    with fresh_database(server_url, "inj") as url:
+        yield url
 
 
 @pytest.fixture

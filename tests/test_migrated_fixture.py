@@ -9,14 +9,10 @@ guide's schema (``schema.TABLES``), and that the guide's tables work on it.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 import schema
 from pgbuild import Database, desc, eq
@@ -24,6 +20,7 @@ from pgbuild.migrate import Config, check, load_config, push, status, up
 from pgbuild.migrate.declared import from_tables
 from pgbuild.migrate.runner import connect, live_schema
 from schema import Prompts, Sessions, Users
+from tests.conftest import fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,18 +35,12 @@ def config() -> Config:
 def migrated_db(server_url: str, config: Config) -> Iterator[Database]:
     """A fresh database, migrated by ``pgbuild.migrate.up`` to the newest
     migration; dropped afterwards."""
-    name = f"pgbuild_migrated_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        with Database(make_conninfo(server_url, dbname=name), min_size=1, max_size=2) as db:
-            up(db, config=config, echo=lambda _: None)
-            yield db
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with (
+        fresh_database(server_url, "migrated") as url,
+        Database(url, min_size=1, max_size=2) as db,
+    ):
+        up(db, config=config, echo=lambda _: None)
+        yield db
 
 
 def test_every_migration_is_applied_and_nothing_is_left_to_do(

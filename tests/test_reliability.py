@@ -33,7 +33,6 @@ Here:
 from __future__ import annotations
 
 import asyncio
-import secrets
 import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -44,8 +43,6 @@ import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from psycopg import sql as pg
-from psycopg.conninfo import make_conninfo
 
 import pgbuild
 from pgbuild import (
@@ -74,6 +71,7 @@ from pgbuild import (
     varchar,
 )
 from pgbuild.queries.insert import Insert
+from tests.conftest import fresh_database
 
 
 class Typed(Table, name="rel_typed"):
@@ -466,19 +464,10 @@ def test_a_savepoint_that_catches_a_failed_statement_raises_and_the_outer_goes_o
 def conflict_url(server_url: str) -> Iterator[str]:
     """A database of its own for the conflict tests, which open their own
     pools (sync or async) rather than the module's ``db``: they run once."""
-    name = f"pgbuild_conflicts_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(pg.SQL("CREATE DATABASE {}").format(pg.Identifier(name)))
-    url = make_conninfo(server_url, dbname=name)
-    try:
+    with fresh_database(server_url, "conflicts") as url:
         with Database(url, min_size=1, max_size=1) as setup:
             setup.create_tables(Counters)
         yield url
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                pg.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pg.Identifier(name))
-            )
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,8 +20,6 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from pgbuild.errors import PgbuildError
 from pgbuild.migrate import check, down, generate, push, up
@@ -31,6 +28,7 @@ from pgbuild.migrate.config import load_config
 from pgbuild.migrate.introspect import introspect
 from pgbuild.migrate.model import Schema
 from pgbuild.migrate.snapshot import declared_schema
+from tests.conftest import fresh_database
 
 V1 = '''
 from pgbuild import Table, integer, text, timestamp, index, pg_enum
@@ -65,16 +63,8 @@ from pgbuild import Table, integer, text
 @pytest.fixture
 def url(server_url: str) -> Iterator[str]:
     """A fresh, empty database, dropped afterwards."""
-    name = f"pgbuild_cli_{secrets.token_hex(5)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with fresh_database(server_url, "cli") as url:
+        yield url
 
 
 @pytest.fixture
@@ -590,18 +580,8 @@ def schema_pairs(draw: st.DrawFn) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def two_databases(server_url: str) -> Iterator[tuple[str, str]]:
-    names = [f"pgbuild_prop_{secrets.token_hex(5)}" for _ in range(2)]
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        for name in names:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(server_url, dbname=names[0]), make_conninfo(server_url,
-                                                                        dbname=names[1])
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            for name in names:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)))
+    with fresh_database(server_url, "prop") as a, fresh_database(server_url, "prop") as b:
+        yield a, b
 
 
 def reset(url: str) -> None:

@@ -22,7 +22,6 @@ transaction stays open (uncommitted) and holds the lock.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -32,10 +31,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from pgbuild.migrate import up
+from tests.conftest import fresh_database
 
 KILLED = "pgbuild-killed-runner"  # application_name of the runner to kill
 SLEEP = (
@@ -49,16 +48,8 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SI
 @pytest.fixture
 def url(server_url: str) -> Iterator[str]:
     """A fresh, empty database, dropped afterwards."""
-    name = f"pgbuild_mfaults_{secrets.token_hex(5)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with fresh_database(server_url, "mfaults") as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ shared by the other modules of this package.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -18,7 +17,6 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 import schema as guide
 from pgbuild.migrate.declared import from_tables
@@ -37,6 +35,7 @@ from pgbuild.migrate.model import (
     rewrite_expr,
 )
 from pgbuild.migrate.ops import Op
+from tests.conftest import fresh_database
 
 # ------------------------------------------------------------------ shared helpers
 
@@ -44,16 +43,8 @@ from pgbuild.migrate.ops import Op
 @contextmanager
 def scratch_database(server_url: str, label: str) -> Iterator[str]:
     """A fresh database on the test server, dropped afterwards."""
-    name = f"pgbuild_migrate_{label}_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with fresh_database(server_url, f"migrate_{label}") as url:
+        yield url
 
 
 @contextmanager

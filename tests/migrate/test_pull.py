@@ -4,20 +4,19 @@ empty database reproduces the same introspected model."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from pgbuild.migrate.config import Config, import_schema
 from pgbuild.migrate.declared import find_tables, from_tables
 from pgbuild.migrate.introspect import introspect
 from pgbuild.migrate.pull import pull, to_python
 from pgbuild.migrate.runner import push
+from tests.conftest import fresh_database
 
 RICH_SCHEMA = """
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
@@ -87,21 +86,8 @@ CREATE TABLE grants (
 @pytest.fixture
 def new_database(server_url: str) -> Iterator[Callable[[], str]]:
     """Creates fresh, empty databases on demand; drops them afterwards."""
-    names: list[str] = []
-
-    def create() -> str:
-        name = f"pgbuild_pull_{secrets.token_hex(5)}"
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        names.append(name)
-        return make_conninfo(server_url, dbname=name)
-
-    yield create
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        for name in names:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with ExitStack() as databases:
+        yield lambda: databases.enter_context(fresh_database(server_url, "pull"))
 
 
 def load(url: str, text: str) -> None:

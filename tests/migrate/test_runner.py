@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,28 +16,19 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from pgbuild import Database
 from pgbuild.errors import DatabaseError, PgbuildError
 from pgbuild.migrate.config import Config, load_config
 from pgbuild.migrate.runner import baseline, down, status, up
+from tests.conftest import fresh_database
 
 
 @pytest.fixture
 def url(server_url: str) -> Iterator[str]:
     """A fresh, empty database, dropped afterwards."""
-    name = f"pgbuild_migrate_{secrets.token_hex(5)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with fresh_database(server_url, "migrate") as url:
+        yield url
 
 
 @pytest.fixture
