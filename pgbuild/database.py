@@ -11,12 +11,15 @@ its transactions (savepoints when nested).
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
+from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -32,6 +35,7 @@ from pgbuild.queries.batch import batch_plan, cursor_name, row_factory_for
 from pgbuild.queries.copy import copy_plan
 from pgbuild.queries.insert import RowValues
 from pgbuild.render import sql_text
+from pgbuild.replicas import Health, Node, Pick, Replicas, unreachable
 from pgbuild.rows import Maker
 from pgbuild.session import Result, Session, const_factory, encoding, has_rows, wrap_error
 from pgbuild.table import Table
@@ -42,6 +46,7 @@ from pgbuild.txn import (
     POOL_ERRORS,
     ROLLBACK,
     IsolationLevel,
+    Pooler,
     begin,
     check_retries,
     connection_options,
@@ -58,6 +63,7 @@ from pgbuild.txn import (
 
 _savepoints = itertools.count(1)
 R = TypeVar("R")
+Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
 class _SyncSession(Session[Sync]):
     """Runs statements on a blocking psycopg connection."""
@@ -68,9 +74,14 @@ class _SyncSession(Session[Sync]):
     def _execute(
         self, compiled: Compiled, row_factory: Any, *, fetch: bool
     ) -> tuple[list[Any], int]:
+        return self._execute_on(self._connection, compiled, row_factory, fetch)
+
+    def _execute_on(
+        self, connect: Connect, compiled: Compiled, row_factory: Any, fetch: bool
+    ) -> tuple[list[Any], int]:
         started = time.perf_counter() if self._logger is not None else 0.0
         try:
-            with self._connection() as conn:
+            with connect() as conn:
                 try:
                     cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
                     with cur:
@@ -94,13 +105,19 @@ class _SyncSession(Session[Sync]):
         return self._execute(compiled, None, fetch=False)[1]
 
     def _result(self, compiled: Compiled, row_factory: Any) -> Result:
-        return Result(*self._execute(compiled, row_factory, fetch=True))
+        # Raw statements run on the primary, whatever they say.
+        return Result(*self._execute_on(self._connection, compiled, row_factory, True))
 
     def _stream(
         self, compiled: Compiled, maker: Maker | None, batch_size: int
     ) -> Iterator[Any]:
+        return self._stream_on(self._connection, compiled, maker, batch_size)
+
+    def _stream_on(
+        self, connect: Connect, compiled: Compiled, maker: Maker | None, batch_size: int
+    ) -> Generator[Any, None, None]:
         try:
-            with self._connection() as conn, self._cursor_scope(conn):
+            with connect() as conn, self._cursor_scope(conn):
                 try:
                     cur = conn.cursor(name=cursor_name(), row_factory=row_factory_for(maker))
                     with cur:
@@ -192,19 +209,40 @@ class Database(_SyncSession):
         logger: logging.Logger | None = None,
         log_params: bool = False,
         prepare_threshold: int | None = 5,
+        prepared_max: int | None = None,
+        pooler: Pooler | None = None,
+        replicas: Sequence[str] = (),
+        pick: Pick | None = None,
+        replica_retry: float = 5.0,
+        replica_timeout: float = 2.0,
     ) -> None:
         self._logger = logger
         self._log_params = log_params
-        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            resolve_url(url, "Database"),
-            min_size=min_size,
-            max_size=max_size,
-            timeout=timeout,
-            kwargs=connection_options(prepare_threshold),
-            check=self._check_connection,
-            open=True,
-            name="pgbuild",
+        options = connection_options(prepare_threshold, pooler)
+
+        def pool(
+            url: str, name: str, primary: bool = False
+        ) -> ConnectionPool[psycopg.Connection[Any]]:
+            return ConnectionPool(
+                url,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=timeout,
+                kwargs=options,
+                configure=None if prepared_max is None else _prepared_max(prepared_max),
+                check=self._check_connection if primary else _check_replica,
+                open=True,
+                name=name,
+            )
+
+        self.pool: ConnectionPool[psycopg.Connection[Any]] = pool(
+            resolve_url(url, "Database"), "pgbuild", True
         )
+        self._replicas: Replicas[ConnectionPool[psycopg.Connection[Any]]] | None = None
+        if replicas:
+            nodes = [Node(u, pool(u, f"pgbuild-replica-{i}")) for i, u in enumerate(replicas)]
+            self._replicas = Replicas(nodes, pick, replica_retry, replica_timeout)
+        self._primary = self
 
     @classmethod
     def embedded(cls, data_dir: str | os.PathLike[str] | None = None, **options: Any) -> Database:
@@ -243,6 +281,70 @@ class Database(_SyncSession):
     def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         # The hot path: _execute maps pool errors itself, without a generator.
         return self.pool.connection()
+
+    # -- replicas: reads there, everything else on the primary
+
+    @property
+    def primary(self) -> Database:
+        """This database with every statement on the primary, reads too (to
+        read your own writes): ``db.primary.select().from_(Users).all()``.
+        Without replicas, the database itself."""
+        if self._primary is self and self._replicas is not None:
+            view = copy.copy(self)
+            view._replicas = None
+            self._primary = view
+        return self._primary
+
+    def _execute(
+        self, compiled: Compiled, row_factory: Any, *, fetch: bool
+    ) -> tuple[list[Any], int]:
+        if compiled.read and self._replicas is not None:
+            while (node := self._replica()) is not None:
+                try:
+                    return self._execute_on(
+                        partial(node.pool.connection, self._replicas.timeout),
+                        compiled, row_factory, fetch,
+                    )
+                except PgbuildError as exc:
+                    if not unreachable(exc):
+                        raise
+                    self._replicas.down(node)
+        return self._execute_on(self._connection, compiled, row_factory, fetch)
+
+    def _stream(
+        self, compiled: Compiled, maker: Maker | None, batch_size: int
+    ) -> Iterator[Any]:
+        if compiled.read and self._replicas is not None:
+            while (node := self._replica()) is not None:
+                connect = partial(node.pool.connection, self._replicas.timeout)
+                rows = self._stream_on(connect, compiled, maker, batch_size)
+                try:
+                    # Until the first row arrives, another node can still serve it.
+                    first = next(rows, _END)
+                except PgbuildError as exc:
+                    if not unreachable(exc):
+                        raise
+                    self._replicas.down(node)
+                    continue
+                with closing(rows):
+                    if first is not _END:
+                        yield first
+                        yield from rows
+                return
+        yield from self._stream_on(self._connection, compiled, maker, batch_size)
+
+    def _replica(self) -> Node[ConnectionPool[psycopg.Connection[Any]]] | None:
+        assert self._replicas is not None
+        for node in self._replicas.due():
+            threading.Thread(target=self._probe, args=(node,), daemon=True).start()
+        return self._replicas.choose()
+
+    def _probe(self, node: Node[ConnectionPool[psycopg.Connection[Any]]]) -> None:
+        assert self._replicas is not None
+        if _answers(node.pool, self._replicas.timeout):
+            self._replicas.up(node)
+        else:
+            self._replicas.down(node)
 
     def _cursor_scope(self, conn: psycopg.Connection[Any]) -> AbstractContextManager[Any]:
         return conn.transaction()
@@ -333,19 +435,23 @@ class Database(_SyncSession):
             for statement in drop_plan(tables):
                 tx._run(statement)
 
-    def check_health(self, timeout: float = 3.0) -> bool:
-        """True if the server answers ``SELECT 1`` within ``timeout`` seconds.
+    def check_health(self, timeout: float = 3.0) -> Health:
+        """Whether each node answers ``SELECT 1`` within ``timeout`` seconds:
+        ``health.primary``, ``health.replicas`` (by URL); true when the
+        primary answers. A replica that answers is used for reads again.
         Never raises."""
-        try:
-            with self.pool.connection(timeout=timeout) as conn:
-                conn.execute("SELECT 1")
-            return True
-        except Exception:
-            return False
+        replicas = {}
+        if self._replicas is not None:
+            for node in self._replicas.nodes:
+                replicas[node.url] = ok = _answers(node.pool, timeout)
+                (self._replicas.up if ok else self._replicas.down)(node)
+        return Health(_answers(self.pool, timeout), replicas)
 
     def close(self) -> None:
         """Close every connection; later statements raise :class:`PgbuildError`."""
         self.pool.close()
+        for node in self._replicas.nodes if self._replicas is not None else ():
+            node.pool.close()
 
     def __enter__(self) -> Database:
         return self
@@ -425,6 +531,31 @@ class Transaction(_SyncSession):
         self._undo()
         self._done = True
         raise rolled_back(self._savepoint)
+
+
+def _check_replica(conn: psycopg.Connection[Any]) -> None:
+    # As the primary pool's check, without its sweep of the other connections.
+    if may_be_dead(conn):
+        ConnectionPool.check_connection(conn)
+
+
+def _answers(pool: ConnectionPool[psycopg.Connection[Any]], timeout: float) -> bool:
+    try:
+        with pool.connection(timeout=timeout) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+def _prepared_max(n: int) -> Callable[[psycopg.Connection[Any]], None]:
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        conn.prepared_max = n
+
+    return configure
+
+
+_END = object()
 
 
 def _run(conn: psycopg.Connection[Any], statement: pg.Composed | pg.SQL) -> None:

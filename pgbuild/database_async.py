@@ -14,12 +14,14 @@ errors and transaction control come from the shared, I/O-free modules::
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -35,6 +37,7 @@ from pgbuild.queries.batch import batch_plan, cursor_name, row_factory_for
 from pgbuild.queries.copy import copy_plan
 from pgbuild.queries.insert import RowValues
 from pgbuild.render import sql_text
+from pgbuild.replicas import Health, Node, Pick, Replicas, unreachable
 from pgbuild.rows import Maker
 from pgbuild.session import Result, Session, const_factory, encoding, has_rows, wrap_error
 from pgbuild.table import Table
@@ -45,6 +48,7 @@ from pgbuild.txn import (
     POOL_ERRORS,
     ROLLBACK,
     IsolationLevel,
+    Pooler,
     begin,
     check_retries,
     connection_options,
@@ -62,6 +66,8 @@ from pgbuild.txn import (
 _savepoints = itertools.count(1)
 R = TypeVar("R")
 AsyncConn = psycopg.AsyncConnection[Any]
+AsyncPool = AsyncConnectionPool[AsyncConn]
+Connect = Callable[[], AbstractAsyncContextManager[AsyncConn]]
 
 
 class _AsyncSession(Session[Async]):
@@ -73,8 +79,13 @@ class _AsyncSession(Session[Async]):
     async def _execute(
         self, compiled: Compiled, row_factory: Any, *, fetch: bool
     ) -> tuple[list[Any], int]:
+        return await self._execute_on(self._connection, compiled, row_factory, fetch)
+
+    async def _execute_on(
+        self, connect: Connect, compiled: Compiled, row_factory: Any, fetch: bool
+    ) -> tuple[list[Any], int]:
         started = time.perf_counter() if self._logger is not None else 0.0
-        async with self._connection() as conn:
+        async with connect() as conn:
             try:
                 cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
                 async with cur:
@@ -97,12 +108,18 @@ class _AsyncSession(Session[Async]):
         return (await self._execute(compiled, None, fetch=False))[1]
 
     async def _result(self, compiled: Compiled, row_factory: Any) -> Result:
-        return Result(*await self._execute(compiled, row_factory, fetch=True))
+        # Raw statements run on the primary, whatever they say.
+        return Result(*await self._execute_on(self._connection, compiled, row_factory, True))
 
-    async def _stream(
+    def _stream(
         self, compiled: Compiled, maker: Maker | None, batch_size: int
     ) -> AsyncIterator[Any]:
-        async with self._connection() as conn, self._cursor_scope(conn):
+        return self._stream_on(self._connection, compiled, maker, batch_size)
+
+    async def _stream_on(
+        self, connect: Connect, compiled: Compiled, maker: Maker | None, batch_size: int
+    ) -> AsyncGenerator[Any, None]:
+        async with connect() as conn, self._cursor_scope(conn):
             try:
                 cur = conn.cursor(name=cursor_name(), row_factory=row_factory_for(maker))
                 async with cur:
@@ -172,21 +189,39 @@ class AsyncDatabase(_AsyncSession):
         logger: logging.Logger | None = None,
         log_params: bool = False,
         prepare_threshold: int | None = 5,
+        prepared_max: int | None = None,
+        pooler: Pooler | None = None,
+        replicas: Sequence[str] = (),
+        pick: Pick | None = None,
+        replica_retry: float = 5.0,
+        replica_timeout: float = 2.0,
     ) -> None:
         self._logger = logger
         self._log_params = log_params
         self._closed = False
+        options = connection_options(prepare_threshold, pooler)
+
         # An asyncio pool cannot open without a running loop: open lazily.
-        self.pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
-            resolve_url(url, "AsyncDatabase"),
-            min_size=min_size,
-            max_size=max_size,
-            timeout=timeout,
-            kwargs=connection_options(prepare_threshold),
-            check=self._check_connection,
-            open=False,
-            name="pgbuild-async",
-        )
+        def pool(url: str, name: str, primary: bool = False) -> AsyncPool:
+            return AsyncConnectionPool(
+                url,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=timeout,
+                kwargs=options,
+                configure=None if prepared_max is None else _prepared_max(prepared_max),
+                check=self._check_connection if primary else _check_replica,
+                open=False,
+                name=name,
+            )
+
+        self.pool: AsyncPool = pool(resolve_url(url, "AsyncDatabase"), "pgbuild-async", True)
+        self._replicas: Replicas[AsyncPool] | None = None
+        if replicas:
+            nodes = [Node(u, pool(u, f"pgbuild-async-replica-{i}")) for i, u in enumerate(replicas)]
+            self._replicas = Replicas(nodes, pick, replica_retry, replica_timeout)
+        self._primary = self
+        self._probes: set[asyncio.Task[None]] = set()
 
     @classmethod
     def embedded(
@@ -199,11 +234,13 @@ class AsyncDatabase(_AsyncSession):
         return cls(embedded_url(data_dir), **options)
 
     async def open(self) -> None:
-        """Open the pool now rather than on first use."""
+        """Open the pools now rather than on first use."""
         if self._closed:
             raise PgbuildError("the AsyncDatabase is closed")
         if self.pool.closed:
             await self.pool.open()
+            for node in self._replicas.nodes if self._replicas is not None else ():
+                await node.pool.open()
 
     async def _check_connection(self, conn: AsyncConn) -> None:
         """The pool's check before it hands out ``conn`` (see
@@ -217,16 +254,86 @@ class AsyncDatabase(_AsyncSession):
             raise
 
     @asynccontextmanager
-    async def _borrow(self) -> AsyncIterator[AsyncConn]:
+    async def _borrow(
+        self, pool: AsyncPool | None = None, timeout: float | None = None
+    ) -> AsyncIterator[AsyncConn]:
         await self.open()
+        pool = self.pool if pool is None else pool
         try:
-            async with self.pool.connection() as conn:
+            async with pool.connection(timeout) as conn:
                 yield conn
         except POOL_ERRORS as exc:
-            raise pool_error(exc, "AsyncDatabase", self.pool) from exc
+            raise pool_error(exc, "AsyncDatabase", pool) from exc
 
     def _connection(self) -> AbstractAsyncContextManager[AsyncConn]:
         return self._borrow()
+
+    # -- replicas: reads there, everything else on the primary (see Database)
+
+    @property
+    def primary(self) -> AsyncDatabase:
+        """This database with every statement on the primary, reads too (see
+        :attr:`Database.primary`)."""
+        if self._primary is self and self._replicas is not None:
+            view = copy.copy(self)
+            view._replicas = None
+            self._primary = view
+        return self._primary
+
+    async def _execute(
+        self, compiled: Compiled, row_factory: Any, *, fetch: bool
+    ) -> tuple[list[Any], int]:
+        if compiled.read and self._replicas is not None:
+            while (node := self._replica()) is not None:
+                connect = partial(self._borrow, node.pool, self._replicas.timeout)
+                try:
+                    return await self._execute_on(connect, compiled, row_factory, fetch)
+                except PgbuildError as exc:
+                    if not unreachable(exc):
+                        raise
+                    self._replicas.down(node)
+        return await self._execute_on(self._connection, compiled, row_factory, fetch)
+
+    async def _stream(
+        self, compiled: Compiled, maker: Maker | None, batch_size: int
+    ) -> AsyncIterator[Any]:
+        if compiled.read and self._replicas is not None:
+            while (node := self._replica()) is not None:
+                connect = partial(self._borrow, node.pool, self._replicas.timeout)
+                rows = self._stream_on(connect, compiled, maker, batch_size)
+                try:
+                    # Until the first row arrives, another node can still serve it.
+                    first = await anext(rows, _END)
+                except PgbuildError as exc:
+                    if not unreachable(exc):
+                        raise
+                    self._replicas.down(node)
+                    continue
+                try:
+                    if first is not _END:
+                        yield first
+                        async for row in rows:
+                            yield row
+                finally:
+                    await rows.aclose()
+                return
+        async for row in self._stream_on(self._connection, compiled, maker, batch_size):
+            yield row
+
+    def _replica(self) -> Node[AsyncPool] | None:
+        assert self._replicas is not None
+        for node in self._replicas.due():
+            task = asyncio.get_running_loop().create_task(self._probe(node))
+            self._probes.add(task)
+            task.add_done_callback(self._probes.discard)
+        return self._replicas.choose()
+
+    async def _probe(self, node: Node[AsyncPool]) -> None:
+        assert self._replicas is not None
+        if await _answers(node.pool, self._replicas.timeout):
+            self._replicas.up(node)
+        else:
+            self._replicas.down(node)
 
     def _cursor_scope(self, conn: AsyncConn) -> AbstractAsyncContextManager[Any]:
         return conn.transaction()
@@ -306,21 +413,28 @@ class AsyncDatabase(_AsyncSession):
             for statement in drop_plan(tables):
                 await tx._run(statement)
 
-    async def check_health(self, timeout: float = 3.0) -> bool:
-        """True if the server answers ``SELECT 1`` within ``timeout`` seconds.
+    async def check_health(self, timeout: float = 3.0) -> Health:
+        """Whether each node answers ``SELECT 1`` (see :meth:`Database.check_health`).
         Never raises."""
         try:
             await self.open()
-            async with self.pool.connection(timeout=timeout) as conn:
-                await conn.execute("SELECT 1")
-            return True
-        except Exception:
-            return False
+        except PgbuildError:
+            return Health(False)
+        replicas = {}
+        if self._replicas is not None:
+            for node in self._replicas.nodes:
+                replicas[node.url] = ok = await _answers(node.pool, timeout)
+                (self._replicas.up if ok else self._replicas.down)(node)
+        return Health(await _answers(self.pool, timeout), replicas)
 
     async def close(self) -> None:
         """Close every connection; later statements raise :class:`PgbuildError`."""
         self._closed = True
         await self.pool.close()
+        for node in self._replicas.nodes if self._replicas is not None else ():
+            await node.pool.close()
+        for task in list(self._probes):
+            task.cancel()
 
     async def __aenter__(self) -> AsyncDatabase:
         await self.open()
@@ -399,6 +513,31 @@ class AsyncTransaction(_AsyncSession):
         await self._undo()
         self._done = True
         raise rolled_back(self._savepoint)
+
+
+async def _check_replica(conn: AsyncConn) -> None:
+    # As the primary pool's check, without its sweep of the other connections.
+    if may_be_dead(conn):
+        await AsyncConnectionPool.check_connection(conn)
+
+
+async def _answers(pool: AsyncPool, timeout: float) -> bool:
+    try:
+        async with pool.connection(timeout=timeout) as conn:
+            await conn.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+def _prepared_max(n: int) -> Callable[[AsyncConn], Awaitable[None]]:
+    async def configure(conn: AsyncConn) -> None:
+        conn.prepared_max = n
+
+    return configure
+
+
+_END = object()
 
 
 async def _run(conn: AsyncConn, statement: pg.Composed | pg.SQL) -> None:

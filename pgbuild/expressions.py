@@ -70,12 +70,15 @@ class Compiled:
 
     ``prepare`` asks psycopg to prepare it on the server at once (prepared
     queries); otherwise psycopg prepares statements it sees repeatedly.
+    ``read`` marks a statement that only reads (a select without row locks):
+    a database with replicas may run it on one.
     """
 
     sql: pg.Composed
     params: tuple[Any, ...]
     prepare: bool | None = None
     _utf8: list[bytes] = field(default_factory=list, compare=False, repr=False)
+    read: bool = False
 
     def query(self, encoding: str) -> bytes | pg.Composed:
         """What the executor sends: the UTF-8 text, rendered once and kept
@@ -87,10 +90,10 @@ class Compiled:
         return self._utf8[0]
 
     @staticmethod
-    def of(statement: pg.Composable, params: list[Any]) -> Compiled:
+    def of(statement: pg.Composable, params: list[Any], read: bool = False) -> Compiled:
         if not isinstance(statement, pg.Composed):
             statement = pg.Composed([statement])
-        return Compiled(statement, tuple(params))
+        return Compiled(statement, tuple(params), read=read)
 
     def as_string(self, context: Any = None) -> str:
         """The SQL text, as psycopg renders it (placeholders, not values)."""

@@ -76,12 +76,23 @@ def resolve_url(url: str | None, what: str) -> str:
     return url
 
 
-def connection_options(prepare_threshold: int | None) -> dict[str, Any]:
+Pooler = Literal["transaction"]
+
+
+def connection_options(prepare_threshold: int | None, pooler: Pooler | None) -> dict[str, Any]:
     """Autocommit outside transactions: one round trip per statement; UTF-8
-    on the wire, so compiled statements are encoded once and reused."""
+    on the wire (a startup parameter, which poolers track), so compiled
+    statements are encoded once and reused.
+
+    Behind a transaction-mode pooler (``pooler="transaction"``) consecutive
+    statements may reach different server connections, so nothing is
+    prepared on the server; pgbuild sets no session state in any mode.
+    """
+    if pooler not in (None, "transaction"):
+        raise PgbuildError(f"pooler={pooler!r}: the only pooler mode is 'transaction'")
     return {
         "autocommit": True,
-        "prepare_threshold": prepare_threshold,
+        "prepare_threshold": None if pooler else prepare_threshold,
         "client_encoding": "utf8",
     }
 

@@ -63,7 +63,7 @@ def test_with_block_closes_the_pool(database_url: str) -> None:
 
 
 def test_check_health_is_true_on_a_live_server(db: Database) -> None:
-    assert db.check_health() is True
+    assert db.check_health()
 
 
 def test_check_health_is_false_quickly_when_no_server_listens(tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ def test_check_health_is_false_quickly_when_no_server_listens(tmp_path: Path) ->
     dead = Database(f"host={tmp_path / 'no-server-here'} port=1 user=nobody dbname=nothing")
     try:
         started = time.monotonic()
-        assert dead.check_health() is False
+        assert not dead.check_health()
         assert time.monotonic() - started < 10
     finally:
         dead.close()
@@ -80,7 +80,7 @@ def test_check_health_is_false_quickly_when_no_server_listens(tmp_path: Path) ->
 def test_check_health_is_false_on_a_closed_database(database_url: str) -> None:
     closed = Database(database_url, min_size=1, max_size=1)
     closed.close()
-    assert closed.check_health() is False
+    assert not closed.check_health()
 
 
 # --------------------------------------------------------------------- raw SQL

@@ -561,7 +561,7 @@ def test_raw_sql_value_is_never_spliced_into_the_statement(db: Database, peek: A
 
 
 def test_check_health_is_true_for_a_live_server(db: Database) -> None:
-    assert db.check_health() is True
+    assert db.check_health()
 
 
 # -- audit trail

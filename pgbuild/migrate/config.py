@@ -178,8 +178,10 @@ def _parse(path: Path, section: Any) -> Config:
 # ------------------------------------------------------------------ database URL
 
 # Supavisor and Supabase's PgBouncer take transaction mode on port 6543 (5432
-# is session mode, which keeps the lock); Neon's pooled hosts end in -pooler.
-_SUPABASE = re.compile(r"\.supabase\.(com|co)$")
+# is session mode, which keeps the lock); Neon's pooled hosts end in -pooler;
+# 6432 is PgBouncer's own default port. A pooler cannot be told from a server
+# over the protocol (it replays the server's parameters), hence the ports.
+_POOLER_PORTS = frozenset({"6432", "6543"})
 _NEON_POOLER = re.compile(r"-pooler\.")
 
 
@@ -220,8 +222,9 @@ def database_url(
 
 
 def is_transaction_pooler(url: str) -> bool:
-    """Whether ``url`` is a known transaction-mode pooler: a Supabase pooler
-    host on port 6543, or a Neon ``-pooler.`` host."""
+    """Whether ``url`` looks like a transaction-mode pooler: port 6543
+    (Supabase, Supavisor), port 6432 (PgBouncer's default), or a Neon
+    ``-pooler.`` host."""
     try:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError:
@@ -230,7 +233,7 @@ def is_transaction_pooler(url: str) -> bool:
     ports = str(params.get("port") or "").split(",")
     for i, host in enumerate(hosts):
         port = ports[i] if i < len(ports) else ports[-1]
-        if _NEON_POOLER.search(host) or (_SUPABASE.search(host) and port == "6543"):
+        if _NEON_POOLER.search(host) or port in _POOLER_PORTS:
             return True
     return False
 

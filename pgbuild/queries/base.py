@@ -109,6 +109,11 @@ def whole_table(table: type[Table]) -> tuple[tuple[Expr[Any], ...], Maker]:
     return columns, table_maker(table, columns)
 
 
+def reads_only(ctes: Sequence[Any]) -> bool:
+    """Whether every ``WITH`` query only reads (an insert in a CTE writes)."""
+    return all(cte._query._reads_only() for cte in ctes)
+
+
 @cache
 def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
@@ -131,6 +136,10 @@ class Query(Generic[R, M]):
         """How rows become values; ``None`` means plain tuples."""
         raise NotImplementedError
 
+    def _reads_only(self) -> bool:
+        """Whether the statement only reads (replicas may run it)."""
+        return False
+
     def _replace(self, **changes: Any) -> Self:
         # dataclasses.replace re-runs __init__ with every field; builders are
         # rebuilt on every call, so copy the slots directly.
@@ -144,7 +153,7 @@ class Query(Generic[R, M]):
     def compile(self) -> Compiled:
         """The statement as ``.sql`` (a psycopg ``Composed``) and ``.params``."""
         ctx = Ctx()
-        return Compiled.of(self._render_statement(ctx), ctx.params)
+        return Compiled.of(self._render_statement(ctx), ctx.params, self._reads_only())
 
     def _exec(self) -> Executor:
         if self._executor is None:

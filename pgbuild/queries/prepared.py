@@ -79,7 +79,7 @@ class Prepared(Generic[R, M]):
         for i, slot in self._slots:
             params[i] = slot.fill(values[slot.name])
         compiled = self._compiled
-        return Compiled(compiled.sql, tuple(params), True, compiled._utf8)
+        return Compiled(compiled.sql, tuple(params), True, compiled._utf8, compiled.read)
 
     def _go(self, finish: Finish, values: dict[str, Any]) -> Any:
         if self._no_rows is not None:

@@ -288,7 +288,7 @@ def _build(
     level = _plan(table, options, table.__table__.name, itertools.count())
     ctx = Ctx()
     statement = _top(level, ctx, first)
-    return Compiled.of(statement, ctx.params), _top_maker(level)
+    return Compiled.of(statement, ctx.params, read=True), _top_maker(level)
 
 
 def _top(level: _Level, ctx: Ctx, first: bool) -> pg.Composable:

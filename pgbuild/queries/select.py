@@ -22,7 +22,7 @@ from pgbuild.columns import Column
 from pgbuild.compiler import order_items, render_select
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Expr, Labelled, and_
-from pgbuild.queries.base import Executor, Fields, M, Query, _decoder, fields_maker
+from pgbuild.queries.base import Executor, Fields, M, Query, _decoder, fields_maker, reads_only
 from pgbuild.queries.setops import SetOps
 from pgbuild.queries.subquery import AllColumns, Output, Subquery, SubqueryColumn, name_query
 from pgbuild.render import Ctx
@@ -303,6 +303,10 @@ class Select(SetOps[R, M], Query[R, M], Expr[Any]):
 
     def _render_statement(self, ctx: Ctx) -> pg.Composable:
         return render_select(self, ctx)
+
+    def _reads_only(self) -> bool:
+        # Row locks write (and a standby refuses them); so does a CTE that writes.
+        return not self._locks and reads_only(self._ctes)
 
     def _render(self, ctx: Ctx) -> pg.Composable:
         return pg.SQL("({})").format(render_select(self, ctx))

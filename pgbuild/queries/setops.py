@@ -22,7 +22,7 @@ from psycopg import sql as pg
 from pgbuild.compiler import order_items, render_compound
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Expr
-from pgbuild.queries.base import M, Query
+from pgbuild.queries.base import M, Query, reads_only
 from pgbuild.queries.subquery import Output, Subquery, name_query
 from pgbuild.render import Ctx
 from pgbuild.rows import Maker
@@ -121,6 +121,11 @@ class Compound(SetOps[R, M], Query[R, M], Expr[Any]):
 
     def _render_statement(self, ctx: Ctx) -> pg.Composable:
         return render_compound(self, ctx)
+
+    def _reads_only(self) -> bool:
+        return bool(
+            self._left._reads_only() and self._right._reads_only() and reads_only(self._ctes)
+        )
 
     def _render(self, ctx: Ctx) -> pg.Composable:
         return pg.SQL("({})").format(render_compound(self, ctx))

@@ -804,12 +804,15 @@ def test_which_urls_count_as_transaction_poolers(tmp_path: Path) -> None:
         "postgresql://postgres:pw@db.abcdefgh.supabase.co:6543/postgres",
         "postgresql://u:pw@ep-cool-darkness-123456-pooler.eu-central-1.aws.neon.tech/db",
         "host=ep-a-pooler.us-east-2.aws.neon.tech dbname=db user=u",
+        "postgresql://u@localhost:6543/app",  # Supavisor's port, self-hosted
+        "postgresql://u@127.0.0.1:6432/app",  # PgBouncer's default port
     ]
     allowed = [  # session mode and direct connections keep the advisory lock
         "postgresql://postgres.abc:pw@aws-0-eu-west-1.pooler.supabase.com:5432/postgres",
         "postgresql://postgres:pw@db.abcdefgh.supabase.co:5432/postgres",
         "postgresql://u:pw@ep-cool-darkness-123456.eu-central-1.aws.neon.tech/db",
-        "postgresql://u@localhost:6543/app",
+        "postgresql://u@localhost:5432/app",
+        "postgresql://u@localhost/app",
     ]
     for url in refused:
         with pytest.raises(PgbuildError, match="transaction-mode connection pooler"):
