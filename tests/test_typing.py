@@ -24,3 +24,33 @@ def test_public_api_types_check_under_mypy_strict() -> None:
         ]
     )
     assert status == 0, stdout + stderr
+
+
+def test_row_construction_errors_name_the_column(tmp_path: Path) -> None:
+    # The three errors of typed row construction, by message (check_rows.py
+    # asserts them by error code): unknown column, wrong type, missing column.
+    program = tmp_path / "rows.py"
+    program.write_text(
+        "from schema import Users\n"
+        'Users(id="u1", email="a@b.c", nmae="Ann")\n'
+        'Users(id="u1", email=42)\n'
+        'Users(id="u1")\n'
+    )
+    stdout, stderr, status = api.run(
+        [
+            "--strict",
+            "--no-incremental",
+            "--cache-dir=/dev/null",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            str(program),
+        ]
+    )
+    assert status == 1, stdout + stderr
+    assert 'rows.py:2: error: Unexpected keyword argument "nmae" for "Users"' in stdout
+    assert (
+        'rows.py:3: error: Argument "email" to "Users" has incompatible type "int"; '
+        'expected "str"' in stdout
+    )
+    assert 'rows.py:4: error: Missing named argument "email" for "Users"' in stdout
+    assert "Found 3 errors" in stdout
