@@ -125,6 +125,18 @@ def fresh_database(server_url: str, label: str) -> Iterator[str]:
             )
 
 
+def require_tool(path: str, install: str) -> None:
+    """Skip the test when the system program ``path`` is missing (saying how
+    to install it); under ``.ci/run`` (``PGBUILD_REQUIRE_TOOLS=1``), which
+    installs it, fail instead: CI must not skip these tests."""
+    if os.path.exists(path):
+        return
+    message = f"{path} is missing: {install}"
+    if os.environ.get("PGBUILD_REQUIRE_TOOLS"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="module")
 def db(database_url: str, executor: str) -> Iterator[Database]:
     """A pgbuild Database on the module's fresh database: the real
