@@ -39,7 +39,7 @@ from psycopg.types.json import Json, Jsonb
 
 from pgbuild.errors import SchemaError
 from pgbuild.expressions import Expr
-from pgbuild.render import Ctx, ident, literal_sql
+from pgbuild.render import Ctx, Frag, ident, literal_sql
 
 if TYPE_CHECKING:
     from pgbuild.table import Table
@@ -157,7 +157,7 @@ class Column(Expr[T]):
     def type_sql(self) -> pg.Composable:
         """The SQL type for DDL and casts, with enum names quoted."""
         base = self.enum_type.type_sql() if self.enum_type else literal_sql(self.sql_type)
-        return pg.Composed([base, pg.SQL("[]" * self.dims)]) if self.dims else base
+        return Frag([base, pg.SQL("[]" * self.dims)]) if self.dims else base
 
     @property
     def cast_params(self) -> bool:

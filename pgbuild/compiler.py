@@ -17,7 +17,7 @@ from psycopg import sql as pg
 from pgbuild.columns import Column
 from pgbuild.expressions import Expr, OrderBy, Placeholder, _operand
 from pgbuild.queries.subquery import Subquery
-from pgbuild.render import Ctx, ident, literal_sql
+from pgbuild.render import Ctx, Frag, fmt, ident, join, literal_sql
 from pgbuild.table import Table
 
 if TYPE_CHECKING:
@@ -47,18 +47,19 @@ def _table_ref(table: Any) -> pg.Composable:
     meta = table.__table__
     name = ident(meta.schema, meta.name) if meta.schema else ident(meta.name)
     if table.__alias__ != meta.name:
-        return pg.SQL("{} AS {}").format(name, ident(table.__alias__))
+        return fmt("{} AS {}", name, ident(table.__alias__))
     return name
 
 
 def _list(items: Iterable[Expr[Any]], ctx: Ctx) -> pg.Composable:
-    return COMMA.join(item._render(ctx) for item in items)
+    return join(COMMA, (item._render(ctx) for item in items))
 
 
 def select_list(fields: Sequence[Expr[Any]] | dict[str, Expr[Any]], ctx: Ctx) -> pg.Composable:
     if isinstance(fields, dict):
-        return COMMA.join(
-            [pg.Composed([expr._render(ctx), _AS, ident(label)]) for label, expr in fields.items()]
+        return join(
+            COMMA,
+            [Frag([expr._render(ctx), _AS, ident(label)]) for label, expr in fields.items()]
         )
     return _list(fields, ctx)
 
@@ -73,9 +74,9 @@ def with_clause(
     try:
         items = []
         for cte in ctes:
-            items.append(pg.SQL("{} AS {}").format(ident(cte._name), cte._render_query(ctx)))
+            items.append(fmt("{} AS {}", ident(cte._name), cte._render_query(ctx)))
             ctx.ctes = (*ctx.ctes, cte)
-        return pg.Composed([_k("WITH "), COMMA.join(items), _k(" "), body()])
+        return Frag([_k("WITH "), join(COMMA, items), _k(" "), body()])
     finally:
         ctx.ctes = outer
 
@@ -102,19 +103,19 @@ def _whole_tables(tables: tuple[type[Table], ...]) -> pg.Composable:
 def _select_body(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
     parts: list[pg.Composable] = [_k("SELECT ")]
     if q._distinct_on:
-        parts.append(pg.SQL("DISTINCT ON ({}) ").format(_list(q._distinct_on, ctx)))
+        parts.append(fmt("DISTINCT ON ({}) ", _list(q._distinct_on, ctx)))
     elif q._distinct:
         parts.append(_k("DISTINCT "))
     parts.append(_select_list(q, ctx))
     if q._from is not None:
         parts += [_k(" FROM "), _source(q._from, ctx)]
-    for join in q._joins:
-        lateral = "LATERAL " if join.lateral else ""
-        parts.append(pg.SQL(f" {join.kind} JOIN {lateral}"))
-        parts.append(_source(join.source, ctx))
-        if join.on is not None:
-            parts += [_k(" ON "), join.on._render(ctx)]
-        elif join.lateral and join.kind != "CROSS":
+    for joined in q._joins:
+        lateral = "LATERAL " if joined.lateral else ""
+        parts.append(pg.SQL(f" {joined.kind} JOIN {lateral}"))
+        parts.append(_source(joined.source, ctx))
+        if joined.on is not None:
+            parts += [_k(" ON "), joined.on._render(ctx)]
+        elif joined.lateral and joined.kind != "CROSS":
             parts.append(_k(" ON true"))
     if q._where is not None:
         parts += [_k(" WHERE "), q._where._render(ctx)]
@@ -129,7 +130,7 @@ def _select_body(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
     if q._offset is not None:
         parts += [_k(" OFFSET "), _operand(q._offset, ctx, None)]
     parts += [_lock(lock) for lock in q._locks]
-    return pg.Composed(parts)
+    return Frag(parts)
 
 
 _STRENGTH = {
@@ -143,12 +144,12 @@ _STRENGTH = {
 def _lock(lock: Lock) -> pg.Composable:
     parts: list[pg.Composable] = [pg.SQL(" FOR " + _STRENGTH[lock.strength])]
     if lock.of:
-        parts += [_k(" OF "), COMMA.join(ident(t.__alias__) for t in lock.of)]
+        parts += [_k(" OF "), join(COMMA, (ident(t.__alias__) for t in lock.of))]
     if lock.nowait:
         parts.append(_k(" NOWAIT"))
     elif lock.skip_locked:
         parts.append(_k(" SKIP LOCKED"))
-    return pg.Composed(parts)
+    return Frag(parts)
 
 
 _SET_OPS = {
@@ -178,7 +179,7 @@ def _compound_body(q: Compound[Any, Any], ctx: Ctx) -> pg.Composable:
         parts += [_k(" LIMIT "), _operand(q._limit, ctx, None)]
     if q._offset is not None:
         parts += [_k(" OFFSET "), _operand(q._offset, ctx, None)]
-    return pg.Composed(parts)
+    return Frag(parts)
 
 
 def _binds(op: str) -> int:
@@ -207,7 +208,7 @@ def _source(source: Any, ctx: Ctx) -> pg.Composable:
     if isinstance(source, Subquery):
         if any(cte is source for cte in ctx.ctes):
             return ident(source._name)
-        return pg.SQL("{} AS {}").format(source._render_query(ctx), ident(source._name))
+        return fmt("{} AS {}", source._render_query(ctx), ident(source._name))
     return source._render(ctx)  # type: ignore[no-any-return]
 
 
@@ -218,16 +219,17 @@ def _returning(fields: Sequence[Expr[Any]] | dict[str, Expr[Any]] | None, ctx: C
 
 
 def _assignments(values: dict[Column[Any], Any], ctx: Ctx) -> pg.Composable:
-    return COMMA.join(
-        pg.Composed([ident(col.db_name), _EQUALS, _value(col, value, ctx)])
-        for col, value in values.items()
+    return join(
+        COMMA,
+        (Frag([ident(col.db_name), _EQUALS, _value(col, value, ctx)])
+        for col, value in values.items())
     )
 
 
 def _value(col: Column[Any], value: Any, ctx: Ctx) -> pg.Composable:
     rendered = _operand(value, ctx, col)
     if col.cast_params and (not isinstance(value, Expr) or isinstance(value, Placeholder)):
-        return pg.SQL("{}::{}").format(rendered, col.type_sql())
+        return fmt("{}::{}", rendered, col.type_sql())
     return rendered
 
 
@@ -256,7 +258,7 @@ def _array_cast(col: Column[Any]) -> pg.Composable:
     # The base type, without a modifier: an explicit cast to varchar(5) would
     # silently truncate, while the insert's own assignment cast checks.
     base = col.type_sql() if col.enum_type else literal_sql(_unmodified(col.sql_type))
-    return pg.Composed([_k("::"), base, _k("[]")])
+    return Frag([_k("::"), base, _k("[]")])
 
 
 def _unmodified(sql_type: str) -> str:
@@ -283,7 +285,7 @@ def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
     overriding = pg.SQL(" OVERRIDING SYSTEM VALUE" if q._overriding else "")
     if q._source is not None:
         cols = list(q._source_columns)
-        parts.append(pg.SQL(" ({})").format(COMMA.join(ident(c.db_name) for c in cols)))
+        parts.append(fmt(" ({})", join(COMMA, (ident(c.db_name) for c in cols))))
         parts += [overriding, _k(" "), q._source._render_statement(ctx)]
     elif len(rows) == 1 and not rows[0]:
         parts.append(_k(" DEFAULT VALUES"))
@@ -293,45 +295,43 @@ def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
         # its text (and psycopg's prepared statement) is the same for 2 rows
         # or 100,000, and the 65,535-parameter limit never applies.
         cols = q._insert_columns()
-        arrays = [pg.Composed([ctx.param(_column_values(c, rows)), _array_cast(c)]) for c in cols]
-        parts.append(pg.SQL(" ({})").format(COMMA.join(ident(c.db_name) for c in cols)))
-        parts += [overriding, _k(" SELECT * FROM unnest("), COMMA.join(arrays), _CLOSE]
+        arrays = [Frag([ctx.param(_column_values(c, rows)), _array_cast(c)]) for c in cols]
+        parts.append(fmt(" ({})", join(COMMA, (ident(c.db_name) for c in cols))))
+        parts += [overriding, _k(" SELECT * FROM unnest("), join(COMMA, arrays), _CLOSE]
     else:
         cols = q._insert_columns()
         default = _k("DEFAULT")
-        parts.append(pg.SQL(" ({})").format(COMMA.join(ident(c.db_name) for c in cols)))
+        parts.append(fmt(" ({})", join(COMMA, (ident(c.db_name) for c in cols))))
         parts += [overriding, _k(" VALUES ")]
-        parts.append(
-            COMMA.join(
-                pg.SQL("({})").format(
-                    COMMA.join(
-                        _value(c, row[c], ctx) if c in row else default for c in cols
-                    )
-                )
-                for row in rows
+        tuples = [
+            fmt(
+                "({})",
+                join(COMMA, [_value(c, row[c], ctx) if c in row else default for c in cols]),
             )
-        )
+            for row in rows
+        ]
+        parts.append(join(COMMA, tuples))
     if q._conflict is not None:
         parts.append(_on_conflict(table, q._conflict, ctx))
     parts += _returning(q._returning, ctx)
-    return pg.Composed(parts)
+    return Frag(parts)
 
 
 def _on_conflict(table: type[Table], c: OnConflict, ctx: Ctx) -> pg.Composable:
     parts: list[pg.Composable] = [_k(" ON CONFLICT")]
     if c.target:
         bare = ctx.unqualified()
-        parts.append(pg.SQL(" ({})").format(_list(c.target, bare)))
+        parts.append(fmt(" ({})", _list(c.target, bare)))
         if c.target_where is not None:
             parts += [_k(" WHERE "), c.target_where._render(bare)]
     if c.set is None:
         parts.append(_k(" DO NOTHING"))
-        return pg.Composed(parts)
+        return Frag(parts)
     assignments = _with_on_update(table, c.set)
     parts += [_k(" DO UPDATE SET "), _assignments(assignments, ctx)]
     if c.set_where is not None:
         parts += [_k(" WHERE "), c.set_where._render(ctx)]
-    return pg.Composed(parts)
+    return Frag(parts)
 
 
 def _with_on_update(
@@ -358,11 +358,11 @@ def _update_body(q: Any, ctx: Ctx) -> pg.Composable:
         _assignments(_with_on_update(q._table, q._set), ctx),
     ]
     if q._from:
-        parts += [_k(" FROM "), COMMA.join(_source(s, ctx) for s in q._from)]
+        parts += [_k(" FROM "), join(COMMA, (_source(s, ctx) for s in q._from))]
     if q._where is not None:
         parts += [_k(" WHERE "), q._where._render(ctx)]
     parts += _returning(q._returning, ctx)
-    return pg.Composed(parts)
+    return Frag(parts)
 
 
 def render_delete(q: Delete[Any, Any], ctx: Ctx) -> pg.Composable:
@@ -374,7 +374,7 @@ def _delete_body(q: Delete[Any, Any], ctx: Ctx) -> pg.Composable:
     if q._where is not None:
         parts += [_k(" WHERE "), q._where._render(ctx)]
     parts += _returning(q._returning, ctx)
-    return pg.Composed(parts)
+    return Frag(parts)
 
 
 def order_items(items: Sequence[Expr[Any]]) -> tuple[Expr[Any], ...]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeAlias, Ty
 from psycopg import sql as pg
 from psycopg.types.json import Jsonb
 
-from pgbuild.render import Ctx, literal_sql
+from pgbuild.render import Ctx, Frag, fmt, join, literal_sql, text_of
 
 if TYPE_CHECKING:
     from pgbuild.columns import Column
@@ -86,18 +86,18 @@ class Compiled:
         if encoding != "utf-8":
             return self.sql
         if not self._utf8:
-            self._utf8.append(self.sql.as_bytes(None))
+            self._utf8.append(text_of(self.sql).encode())
         return self._utf8[0]
 
     @staticmethod
     def of(statement: pg.Composable, params: list[Any], read: bool = False) -> Compiled:
         if not isinstance(statement, pg.Composed):
-            statement = pg.Composed([statement])
+            statement = Frag([statement])
         return Compiled(statement, tuple(params), read=read)
 
     def as_string(self, context: Any = None) -> str:
         """The SQL text, as psycopg renders it (placeholders, not values)."""
-        return self.sql.as_string(context)
+        return text_of(self.sql) if context is None else self.sql.as_string(context)
 
 
 # A value or expression comparable with an ``Expr[T]``. With the second
@@ -115,7 +115,7 @@ def _operand(value: Any, ctx: Ctx, column: Column[Any] | None) -> pg.Composable:
         return ctx.param(Slot(value.name, column))
     if isinstance(value, Expr):
         if isinstance(value, Raw | BinOp):
-            return pg.Composed([_OPEN, value._render(ctx), _CLOSE])
+            return Frag([_OPEN, value._render(ctx), _CLOSE])
         return value._render(ctx)
     return ctx.param(column.dump(value) if column is not None else adapt(value))
 
@@ -201,7 +201,7 @@ class BinOp(Expr[T]):
             # ANY(...) only stands on the right: "x = ANY(col)".
             left, op, right = right, _MIRROR[op], left
         column = _column_of(left) or _column_of(right)
-        return pg.Composed([_operand(left, ctx, column), _op(op), _operand(right, ctx, column)])
+        return Frag([_operand(left, ctx, column), _op(op), _operand(right, ctx, column)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +217,7 @@ class BoolOp(Expr[bool]):
         if not items:
             return pg.SQL("true" if self.operator == "AND" else "false")
         sep = _AND if self.operator == "AND" else _OR
-        return pg.Composed([_OPEN, sep.join([item._render(ctx) for item in items]), _CLOSE])
+        return Frag([_OPEN, join(sep, [item._render(ctx) for item in items]), _CLOSE])
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +225,7 @@ class Not(Expr[bool]):
     item: Expr[Any]
 
     def _render(self, ctx: Ctx) -> pg.Composable:
-        return pg.SQL("NOT ({})").format(self.item._render(ctx))
+        return fmt("NOT ({})", self.item._render(ctx))
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +235,7 @@ class IsNull(Expr[bool]):
 
     def _render(self, ctx: Ctx) -> pg.Composable:
         suffix = " IS NOT NULL" if self.negated else " IS NULL"
-        return pg.Composed([_operand(self.item, ctx, None), pg.SQL(suffix)])
+        return Frag([_operand(self.item, ctx, None), pg.SQL(suffix)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,19 +250,19 @@ class InList(Expr[bool]):
     def _render(self, ctx: Ctx) -> pg.Composable:
         left = _operand(self.item, ctx, None)
         if isinstance(self.values, Expr):
-            op = pg.SQL(" NOT IN " if self.negated else " IN ")
-            return pg.Composed([left, op, self.values._render(ctx)])
+            keyword = pg.SQL(" NOT IN " if self.negated else " IN ")
+            return Frag([left, keyword, self.values._render(ctx)])
         column = _column_of(self.item)
         if any(isinstance(v, Expr) for v in self.values):
-            items = pg.SQL(", ").join(_operand(v, ctx, column) for v in self.values)
-            op = pg.SQL(" NOT IN ({})" if self.negated else " IN ({})")
-            return pg.Composed([left, op.format(items)])
+            items = join(pg.SQL(", "), (_operand(v, ctx, column) for v in self.values))
+            op = " NOT IN ({})" if self.negated else " IN ({})"
+            return Frag([left, fmt(op, items)])
         values = [column.dump(v) if column is not None else v for v in self.values]
         array = ctx.param(values)
         if column is not None and column.cast_params:
-            array = pg.SQL("{}::{}[]").format(array, column.type_sql())
-        op = pg.SQL(" <> ALL({})" if self.negated else " = ANY({})")
-        return pg.Composed([left, op.format(array)])
+            array = fmt("{}::{}[]", array, column.type_sql())
+        op = " <> ALL({})" if self.negated else " = ANY({})"
+        return Frag([left, fmt(op, array)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +275,8 @@ class Between(Expr[bool]):
     def _render(self, ctx: Ctx) -> pg.Composable:
         column = _column_of(self.item)
         template = "{} NOT BETWEEN {} AND {}" if self.negated else "{} BETWEEN {} AND {}"
-        return pg.SQL(template).format(
+        return fmt(
+            template,
             _operand(self.item, ctx, None),
             _operand(self.low, ctx, column),
             _operand(self.high, ctx, column),
@@ -289,7 +290,7 @@ class Exists(Expr[bool]):
 
     def _render(self, ctx: Ctx) -> pg.Composable:
         keyword = pg.SQL("NOT EXISTS " if self.negated else "EXISTS ")
-        return pg.Composed([keyword, self.query._render(ctx)])
+        return Frag([keyword, self.query._render(ctx)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,10 +306,10 @@ class Func(Expr[T]):
         if self.star:
             inner: pg.Composable = pg.SQL("*")
         else:
-            inner = pg.SQL(", ").join(_operand(a, ctx, None) for a in self.args)
+            inner = join(pg.SQL(", "), (_operand(a, ctx, None) for a in self.args))
             if self.distinct:
-                inner = pg.Composed([pg.SQL("DISTINCT "), inner])
-        return pg.SQL("{}({})").format(pg.SQL(self.name), inner)
+                inner = Frag([pg.SQL("DISTINCT "), inner])
+        return fmt("{}({})", pg.SQL(self.name), inner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +320,7 @@ class Cast(Expr[T]):
     type_name: str
 
     def _render(self, ctx: Ctx) -> pg.Composable:
-        return pg.SQL("{}::{}").format(_operand(self.item, ctx, None), literal_sql(self.type_name))
+        return fmt("{}::{}", _operand(self.item, ctx, None), literal_sql(self.type_name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +335,7 @@ class Raw(Expr[T]):
     decoder: Callable[[Any], Any] | None = None
 
     def _render(self, ctx: Ctx) -> pg.Composable:
-        return pg.Composed(
+        return Frag(
             [literal_sql(p) if isinstance(p, str) else p._render(ctx) for p in self.parts]
         )
 
@@ -360,7 +361,7 @@ class OpClass(Expr[T]):
     opclass: str
 
     def _render(self, ctx: Ctx) -> pg.Composable:
-        return pg.Composed([self.item._render(ctx), pg.SQL(" " + self.opclass)])
+        return Frag([self.item._render(ctx), pg.SQL(" " + self.opclass)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +374,7 @@ class Labelled(Expr[T]):
     def _render(self, ctx: Ctx) -> pg.Composable:
         from pgbuild.render import ident
 
-        return pg.Composed([self.item._render(ctx), _AS, ident(self.label)])
+        return Frag([self.item._render(ctx), _AS, ident(self.label)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,7 +389,7 @@ class OrderBy(Expr[Any]):
         parts = [self.item._render(ctx), pg.SQL(" DESC" if self.descending else " ASC")]
         if self.nulls is not None:
             parts.append(pg.SQL(" NULLS FIRST" if self.nulls == "first" else " NULLS LAST"))
-        return pg.Composed(parts)
+        return Frag(parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 from pgbuild.custom_types import _vector_text
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Cast, Expr, Func, OrderBy, Param, _operand
-from pgbuild.render import Ctx, check_type_name
+from pgbuild.render import Ctx, Frag, check_type_name, join
 
 T = TypeVar("T")
 
@@ -55,7 +55,7 @@ class JsonPath(Expr[Any]):
         for i, step in enumerate(self.path):
             last = i == len(self.path) - 1
             parts += [pg.SQL(" ->> " if last and self.as_text else " -> "), _key(step)._render(ctx)]
-        return pg.Composed([_OPEN, *parts, _CLOSE])
+        return Frag([_OPEN, *parts, _CLOSE])
 
 
 def json_get(doc: Expr[Any], *path: str | int) -> Expr[Any]:
@@ -79,7 +79,7 @@ class _JsonbOp(Expr[bool]):
     value: Expr[Any]
 
     def _render(self, ctx: Ctx) -> pg.Composable:
-        return pg.Composed(
+        return Frag(
             [_operand(self.doc, ctx, None), pg.SQL(self.operator), self.value._render(ctx)]
         )
 
@@ -105,7 +105,7 @@ class AnyOf(Expr[Any]):
     array: Expr[Any]
 
     def _render(self, ctx: Ctx) -> pg.Composable:
-        return pg.Composed([pg.SQL("ANY("), _operand(self.array, ctx, None), _CLOSE])
+        return Frag([pg.SQL("ANY("), _operand(self.array, ctx, None), _CLOSE])
 
 
 def any_(array: Expr[Any]) -> Expr[Any]:
@@ -130,10 +130,10 @@ class VectorDistance(Expr[float]):
         if isinstance(self.right, Expr):
             right = self.right._render(ctx)
         else:
-            right = pg.Composed([ctx.param(_vector_text(self.right)), pg.SQL("::vector")])
+            right = Frag([ctx.param(_vector_text(self.right)), pg.SQL("::vector")])
         distance = [_OPEN, _operand(self.left, ctx, None), pg.SQL(self.operator), right, _CLOSE]
         if self.negate:
-            return pg.Composed([_OPEN, *distance, pg.SQL(" * -1"), _CLOSE])
+            return Frag([_OPEN, *distance, pg.SQL(" * -1"), _CLOSE])
         return pg.Composed(distance)
 
 
@@ -170,13 +170,13 @@ class Over(Expr[T]):
         if self.partition_by:
             window += [
                 pg.SQL("PARTITION BY "),
-                _COMMA.join([p._render(ctx) for p in self.partition_by]),
+                join(_COMMA, [p._render(ctx) for p in self.partition_by]),
             ]
         if self.order_by:
             if window:
                 window.append(pg.SQL(" "))
-            window += [pg.SQL("ORDER BY "), _COMMA.join([o._render(ctx) for o in self.order_by])]
-        return pg.Composed([call, pg.SQL(" OVER ("), *window, _CLOSE])
+            window += [pg.SQL("ORDER BY "), join(_COMMA, [o._render(ctx) for o in self.order_by])]
+        return Frag([call, pg.SQL(" OVER ("), *window, _CLOSE])
 
 
 def over(
@@ -244,7 +244,7 @@ class Case(Expr[Any]):
         if self.else_ is not None:
             parts += [pg.SQL(" ELSE "), _operand(self.else_, ctx, None)]
         parts.append(pg.SQL(" END"))
-        return pg.Composed(parts)
+        return Frag(parts)
 
 
 def case_(*whens: tuple[Expr[bool], Any], else_: Any = None) -> Expr[Any]:

@@ -12,13 +12,49 @@ should see it, for printing or writing to a file.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from psycopg import sql as pg
 
 PLACEHOLDER = pg.SQL("%s")
+
+
+class Frag(pg.Composed):
+    """A sequence of composables, like ``psycopg.sql.Composed`` without its
+    per-item check: every statement builds hundreds of these, from pieces
+    pgbuild made itself."""
+
+    def __init__(self, parts: list[pg.Composable]) -> None:
+        self._obj = parts
+
+
+def join(separator: pg.SQL, items: Iterable[pg.Composable]) -> Frag:
+    """``separator.join(items)``, without psycopg's checks."""
+    parts: list[pg.Composable] = []
+    for item in items:
+        if parts:
+            parts.append(separator)
+        parts.append(item)
+    return Frag(parts)
+
+
+@lru_cache(maxsize=512)
+def _template(template: str) -> tuple[pg.SQL, ...]:
+    return tuple(pg.SQL(piece) for piece in template.split("{}"))
+
+
+def fmt(template: str, *args: pg.Composable) -> Frag:
+    """``pg.SQL(template).format(*args)`` for ``{}`` placeholders, with the
+    template split once and reused (``SQL.format`` parses it on every call)."""
+    pieces = _template(template)
+    if len(pieces) != len(args) + 1:
+        raise ValueError(f"{template!r} takes {len(pieces) - 1} arguments, got {len(args)}")
+    parts: list[pg.Composable] = [pieces[0]]
+    for arg, piece in zip(args, pieces[1:], strict=True):
+        parts += (arg, piece)
+    return Frag(parts)
 
 
 def quote_ident(name: str) -> str:
@@ -97,6 +133,31 @@ class Ctx:
             return Literal(value)
         self.params.append(value)
         return PLACEHOLDER
+
+
+_SQL = pg.SQL
+_COMPOSED = (pg.Composed, Frag)
+
+
+def text_of(statement: pg.Composable) -> str:
+    """The statement's text, as ``statement.as_string()`` gives it without a
+    connection, but faster: statements are trees of ``SQL`` pieces (names are
+    quoted when they are made), which are joined as strings in one pass
+    instead of each piece being encoded and the bytes joined level by level."""
+    parts: list[str] = []
+    _collect(statement, parts)
+    return "".join(parts)
+
+
+def _collect(node: pg.Composable, parts: list[str]) -> None:
+    kind = type(node)
+    if kind is _SQL:
+        parts.append(node._obj)
+    elif kind in _COMPOSED:
+        for child in node._obj:
+            _collect(child, parts)
+    else:  # Literal, Identifier, Placeholder: rare, psycopg renders them
+        parts.append(node.as_string(None))
 
 
 def sql_text(statement: pg.Composable, context: Any = None) -> str:

@@ -17,7 +17,7 @@ from pgbuild.columns import Column
 from pgbuild.compiler import table_ref
 from pgbuild.errors import QueryError
 from pgbuild.queries.insert import Insert, RowValues, _columns, check_columns
-from pgbuild.render import ident
+from pgbuild.render import fmt, ident, join
 from pgbuild.table import Table
 
 
@@ -51,8 +51,9 @@ def copy_plan(
 
 
 def _statement(table: type[Table], columns: Sequence[Column[Any]]) -> pg.Composed:
-    return pg.SQL("COPY {} ({}) FROM STDIN").format(
-        table_ref(table), pg.SQL(", ").join(ident(c.db_name) for c in columns)
+    return fmt(
+        "COPY {} ({}) FROM STDIN",
+        table_ref(table), join(pg.SQL(", "), (ident(c.db_name) for c in columns))
     )
 
 

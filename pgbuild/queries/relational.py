@@ -52,7 +52,7 @@ from pgbuild.queries.base import (
     first_row,
 )
 from pgbuild.relations import Link, link
-from pgbuild.render import Ctx, ident
+from pgbuild.render import Ctx, Frag, fmt, ident, join
 from pgbuild.table import Table
 
 if TYPE_CHECKING:
@@ -299,7 +299,7 @@ def _top(level: _Level, ctx: Ctx, first: bool) -> pg.Composable:
     if level.children:
         # Nested timestamptz values get the session's time zone, as psycopg gives them.
         items.append(pg.SQL("current_setting('TimeZone')"))
-    parts = [pg.SQL("SELECT "), COMMA.join(items), pg.SQL(" FROM "), _from(level)]
+    parts = [pg.SQL("SELECT "), join(COMMA, items), pg.SQL(" FROM "), _from(level)]
     if level.where is not None:
         parts += [pg.SQL(" WHERE "), _user(level.where, ctx, scope)]
     parts += _order_clause(level, ctx, scope)
@@ -309,7 +309,7 @@ def _top(level: _Level, ctx: Ctx, first: bool) -> pg.Composable:
         parts += [pg.SQL(" LIMIT "), _operand(level.limit, ctx, None)]
     if level.offset is not None:
         parts += [pg.SQL(" OFFSET "), _operand(level.offset, ctx, None)]
-    return pg.Composed(parts)
+    return Frag(parts)
 
 
 def _nested(
@@ -325,7 +325,7 @@ def _nested(
     values = [_nested_value(c, ident(level.alias, c.db_name)) for c in level.columns]
     for i in range(len(level.extras)):
         ref = ident(lateral, f"e{i}")
-        values += [_output_text(ref), pg.SQL("pg_typeof({})::oid").format(ref)]
+        values += [_output_text(ref), fmt("pg_typeof({})::oid", ref)]
     values += [_nested(r, child, level, ctx, scope) for r, child in level.children]
     parts: list[pg.Composable] = [pg.SQL("SELECT "), _json_array(values)]
     ordered = rel.many and bool(level.order_by)
@@ -337,16 +337,17 @@ def _nested(
         parts.append(pg.SQL(', row_number() OVER (ORDER BY {}) AS "n"').format(over))
     parts += [pg.SQL(" FROM "), _from(level)]
     if level.extras:
-        computed = COMMA.join(
-            pg.SQL("({}) AS {}").format(_user(expr, ctx, scope), ident(f"e{i}"))
-            for i, (_, expr) in enumerate(level.extras)
+        computed = join(
+            COMMA,
+            (fmt("({}) AS {}", _user(expr, ctx, scope), ident(f"e{i}"))
+            for i, (_, expr) in enumerate(level.extras))
         )
-        lateral_sql = pg.SQL(" CROSS JOIN LATERAL (SELECT {}) AS {}")
-        parts.append(lateral_sql.format(computed, ident(lateral)))
+        lateral_sql = " CROSS JOIN LATERAL (SELECT {}) AS {}"
+        parts.append(fmt(lateral_sql, computed, ident(lateral)))
     conditions = [_link_condition(rel, level.alias, parent.alias)]
     if level.where is not None:
-        conditions.append(pg.SQL("({})").format(_user(level.where, ctx, scope)))
-    parts += [pg.SQL(" WHERE "), AND.join(conditions)]
+        conditions.append(fmt("({})", _user(level.where, ctx, scope)))
+    parts += [pg.SQL(" WHERE "), join(AND, conditions)]
     parts += _order_clause(level, ctx, scope)
     if not rel.many:
         parts.append(pg.SQL(" LIMIT 1"))
@@ -354,9 +355,9 @@ def _nested(
         parts += [pg.SQL(" LIMIT "), _operand(level.limit, ctx, None)]
     if level.offset is not None:
         parts += [pg.SQL(" OFFSET "), _operand(level.offset, ctx, None)]
-    inner = pg.Composed(parts)
+    inner = Frag(parts)
     if not rel.many:
-        return pg.SQL("({})").format(inner)
+        return fmt("({})", inner)
     agg = 'json_agg("r"."j" ORDER BY "r"."n")' if ordered else 'json_agg("r"."j")'
     return pg.SQL("(SELECT coalesce(" + agg + ", '[]'::json) FROM ({}) AS \"r\")").format(inner)
 
@@ -368,11 +369,11 @@ def _order_clause(level: _Level, ctx: Ctx, scope: Mapping[str, str]) -> list[pg.
 
 
 def _order(items: Sequence[Expr[Any]], ctx: Ctx, scope: Mapping[str, str]) -> pg.Composable:
-    return COMMA.join(_user(item, ctx, scope) for item in items)
+    return join(COMMA, (_user(item, ctx, scope) for item in items))
 
 
 def _from(level: _Level) -> pg.Composable:
-    return pg.SQL("{} AS {}").format(_table_name(level.table), ident(level.alias))
+    return fmt("{} AS {}", _table_name(level.table), ident(level.alias))
 
 
 def _table_name(table: type[Table]) -> pg.Composable:
@@ -382,17 +383,18 @@ def _table_name(table: type[Table]) -> pg.Composable:
 
 def _link_condition(rel: Link, alias: str, parent: str) -> pg.Composable:
     if rel.through is None:
-        return AND.join(_equal(alias, t, parent, s) for t, s in rel.pairs)
+        return join(AND, (_equal(alias, t, parent, s) for t, s in rel.pairs))
     junction = f"{alias}_j"
     conditions = [_equal(alias, t, junction, j) for t, j in rel.pairs]
     conditions += [_equal(junction, j, parent, s) for j, s in rel.to_source]
-    return pg.SQL("EXISTS (SELECT 1 FROM {} AS {} WHERE {})").format(
-        _table_name(rel.through), ident(junction), AND.join(conditions)
+    return fmt(
+        "EXISTS (SELECT 1 FROM {} AS {} WHERE {})",
+        _table_name(rel.through), ident(junction), join(AND, conditions)
     )
 
 
 def _equal(a: str, col_a: Column[Any], b: str, col_b: Column[Any]) -> pg.Composable:
-    return pg.SQL("{} = {}").format(ident(a, col_a.db_name), ident(b, col_b.db_name))
+    return fmt("{} = {}", ident(a, col_a.db_name), ident(b, col_b.db_name))
 
 
 def _user(expr: Expr[Any], ctx: Ctx, scope: Mapping[str, str]) -> pg.Composable:
@@ -403,9 +405,9 @@ def _user(expr: Expr[Any], ctx: Ctx, scope: Mapping[str, str]) -> pg.Composable:
 def _json_array(values: list[pg.Composable]) -> pg.Composable:
     # A function takes at most 100 arguments: wider rows are arrays of chunks.
     if len(values) <= _MAX_ARGS:
-        return pg.SQL("json_build_array({})").format(COMMA.join(values))
+        return fmt("json_build_array({})", join(COMMA, values))
     chunks = [values[i : i + _MAX_ARGS] for i in range(0, len(values), _MAX_ARGS)]
-    return pg.SQL("json_build_array({})").format(COMMA.join(_json_array(c) for c in chunks))
+    return fmt("json_build_array({})", join(COMMA, (_json_array(c) for c in chunks)))
 
 
 _MAX_ARGS = 100
@@ -416,7 +418,7 @@ def _output_text(ref: pg.Composable) -> pg.Composable:
     NULL staying NULL. ``::text`` differs for a few types (boolean gives
     ``true``, inet adds ``/32``, character drops its padding)."""
     # %% because the statement has parameters: psycopg reads it as one %.
-    return pg.SQL("CASE WHEN {} IS NULL THEN NULL ELSE format('%%s', {}) END").format(ref, ref)
+    return fmt("CASE WHEN {} IS NULL THEN NULL ELSE format('%%s', {}) END", ref, ref)
 
 
 # Scalar types whose JSON value already is the Python value.
@@ -454,9 +456,9 @@ def _as_json(col: Column[Any]) -> bool:
 
 def _nested_value(col: Column[Any], ref: pg.Composable) -> pg.Composable:
     if _as_json(col):
-        return pg.SQL("{}::text").format(ref) if col.enum_type is not None else ref
+        return fmt("{}::text", ref) if col.enum_type is not None else ref
     if col.dims or col.enum_type is not None or _base_type(col) in _CAST_TEXT:
-        return pg.SQL("{}::text").format(ref)
+        return fmt("{}::text", ref)
     return _output_text(ref)
 
 

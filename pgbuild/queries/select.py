@@ -25,7 +25,7 @@ from pgbuild.expressions import Expr, Labelled, and_
 from pgbuild.queries.base import Executor, Fields, M, Query, _decoder, fields_maker, reads_only
 from pgbuild.queries.setops import SetOps
 from pgbuild.queries.subquery import AllColumns, Output, Subquery, SubqueryColumn, name_query
-from pgbuild.render import Ctx
+from pgbuild.render import Ctx, fmt
 from pgbuild.rows import JoinedRow, Maker, joined_maker, table_maker
 from pgbuild.table import Table
 
@@ -309,7 +309,7 @@ class Select(SetOps[R, M], Query[R, M], Expr[Any]):
         return not self._locks and reads_only(self._ctes)
 
     def _render(self, ctx: Ctx) -> pg.Composable:
-        return pg.SQL("({})").format(render_select(self, ctx))
+        return fmt("({})", render_select(self, ctx))
 
 
 def _table_outputs(table: type[Table]) -> list[Output]:

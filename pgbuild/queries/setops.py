@@ -24,7 +24,7 @@ from pgbuild.errors import QueryError
 from pgbuild.expressions import Expr
 from pgbuild.queries.base import M, Query, reads_only
 from pgbuild.queries.subquery import Output, Subquery, name_query
-from pgbuild.render import Ctx
+from pgbuild.render import Ctx, fmt
 from pgbuild.rows import Maker
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class Compound(SetOps[R, M], Query[R, M], Expr[Any]):
         )
 
     def _render(self, ctx: Ctx) -> pg.Composable:
-        return pg.SQL("({})").format(render_compound(self, ctx))
+        return fmt("({})", render_compound(self, ctx))
 
 
 def _fold(op: SetOp, first: Any, others: tuple[Any, ...]) -> Compound[Any, Any]:

@@ -19,7 +19,7 @@ from psycopg import sql as pg
 
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Expr
-from pgbuild.render import Ctx, ident
+from pgbuild.render import Ctx, fmt, ident
 from pgbuild.rows import Maker
 from pgbuild.table import check_identifier
 
@@ -119,7 +119,7 @@ class AllColumns(Expr[Any]):
     source: Subquery[Any]
 
     def _render(self, ctx: Ctx) -> pg.Composable:
-        return pg.SQL("{}.*").format(ident(self.source._name))
+        return fmt("{}.*", ident(self.source._name))
 
 
 def name_query(query: Named, name: str) -> Subquery[Any]:
