@@ -25,8 +25,10 @@ from psycopg import sql
 from pgbuild.database import Database
 from pgbuild.studio.catalog import load_table
 from pgbuild.studio.grid import (
+    ALIAS,
     explain_filter_error,
     filters_sql,
+    from_sql,
     key_condition,
     key_parts,
     order_sql,
@@ -84,10 +86,10 @@ def _chunks(
             select = sql.SQL(", ").join(sql.SQL("{}::text").format(c.ident)
                                         for c in table.columns)
             query = sql.SQL("SELECT {} FROM {} WHERE {}{}").format(
-                select, table.ident, where, order)
+                select, from_sql(table), where, order)
         else:
-            query = sql.SQL("SELECT row_to_json(r)::text FROM {} AS r WHERE {}{}").format(
-                table.ident, where, order)
+            query = sql.SQL("SELECT row_to_json({}.*)::text FROM {} WHERE {}{}").format(
+                sql.Identifier(ALIAS), from_sql(table), where, order)
         cursor = sql.Identifier(f"pgbuild_studio_export_{secrets.token_hex(4)}")
         try:
             execute(conn, sql.SQL("DECLARE {} NO SCROLL CURSOR FOR {}").format(cursor, query),

@@ -35,12 +35,13 @@ from psycopg import sql
 from pgbuild.studio.catalog import ColumnInfo, TableInfo
 from pgbuild.studio.protocol import ApiError, Params, database_error, execute, require_object
 
-__all__ = ["Page", "Sort", "cells_sql", "count_rows", "encode_cell", "filters_sql",
-           "key_condition", "parse_sort", "read_page"]
+__all__ = ["ALIAS", "Page", "Sort", "cells_sql", "count_rows", "encode_cell", "filters_sql",
+           "from_sql", "key_condition", "key_parts", "order_sql", "parse_sort", "read_page"]
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 50
 MAX_IN = 1000
+ALIAS = "t"  # the table in grid queries: FROM "schema"."table" AS "t"
 
 _COMPARISONS = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 OPS = (*_COMPARISONS, "in", "like", "ilike", "is null", "is not null", "@>")
@@ -208,17 +209,26 @@ def parse_sort(table: TableInfo, sort: Sequence[Any]) -> list[Sort]:
 
 
 def key_parts(table: TableInfo, sort: Sequence[Sort]) -> list[KeyPart]:
-    """The page order: the sort columns, then what makes it total."""
-    parts = [KeyPart(s.column.name, s.column.ident, s.desc, s.column.cast_type,
-                     s.column.nullable) for s in sort]
+    """The page order: the sort columns, then what makes it total. Names
+    are qualified by :data:`ALIAS`: a bare name in ORDER BY would mean the
+    select list's ``"col"::text`` of the same name, and sort as text."""
+    parts = [KeyPart(s.column.name, sql.Identifier(ALIAS, s.column.name), s.desc,
+                     s.column.cast_type, s.column.nullable) for s in sort]
     named = {s.column.name for s in sort}
     if table.primary_key:
         tail = [table.column(n) for n in table.primary_key if n not in named]
     elif table.has_ctid:
-        return [*parts, KeyPart("ctid", sql.SQL("ctid"), False, sql.SQL("tid"), False)]
+        ctid = sql.SQL("{}.ctid").format(sql.Identifier(ALIAS))
+        return [*parts, KeyPart("ctid", ctid, False, sql.SQL("tid"), False)]
     else:
         tail = [c for c in table.columns if c.orderable and c.name not in named]
-    return parts + [KeyPart(c.name, c.ident, False, c.cast_type, c.nullable) for c in tail]
+    return parts + [KeyPart(c.name, sql.Identifier(ALIAS, c.name), False, c.cast_type,
+                            c.nullable) for c in tail]
+
+
+def from_sql(table: TableInfo) -> sql.Composable:
+    """``"schema"."table" AS "t"``: the FROM of every grid query."""
+    return sql.SQL("{} AS {}").format(table.ident, sql.Identifier(ALIAS))
 
 
 def after_sql(
@@ -283,12 +293,13 @@ def _read_cursor(cursor: Any, parts: Sequence[KeyPart]) -> tuple[list[str | None
         return None
     item = require_object(cursor, "'after'")
     values, skip, mark = item.get("v"), item.get("s", 0), item.get("f")
+    if mark != _fingerprint(parts):
+        raise ApiError(400, "'after' belongs to another sort order (or is not a cursor this "
+                            "studio gave out); start from the first page")
     if (not isinstance(values, list) or len(values) != len(parts)
             or not all(v is None or isinstance(v, str) for v in values)
-            or not isinstance(skip, int) or skip < 0):
+            or isinstance(skip, bool) or not isinstance(skip, int) or skip < 0):
         raise ApiError(400, "'after' is not a cursor this studio gave out")
-    if mark != _fingerprint(parts):
-        raise ApiError(400, "'after' belongs to another sort order; start from the first page")
     return values, skip
 
 
@@ -314,7 +325,7 @@ def read_page(
         where = sql.SQL("{} AND {}").format(where, after_sql(parts, values, skip > 0, p))
     keys = sql.SQL("").join(sql.SQL(", {}::text").format(k.expr) for k in parts)
     query = sql.SQL("SELECT {}{} FROM {} WHERE {}{} LIMIT {}").format(
-        cells_sql(table), keys, table.ident, where, order_sql(parts),
+        cells_sql(table), keys, from_sql(table), where, order_sql(parts),
         sql.Literal(limit + skip + 1))
     try:
         fetched = execute(conn, query, p.values).fetchall()
