@@ -23,6 +23,7 @@ import psycopg
 from benchmarks import report
 from benchmarks.cases_async import async_cases
 from benchmarks.cases_compile import compile_cases
+from benchmarks.cases_studio import studio_cases
 from benchmarks.cases_sync import sync_cases
 from benchmarks.catalog import LABELS, Shared
 from benchmarks.dataset import seed
@@ -50,9 +51,11 @@ class Mode:
     target: float  # seconds per batch
     users: int
     bulk_rows: int
+    studio_rows: int = 10_000  # the studio cases' table
 
 
-FULL = Mode("full", rounds=25, warmup=10, target=0.03, users=2000, bulk_rows=10_000)
+FULL = Mode("full", rounds=25, warmup=10, target=0.03, users=2000, bulk_rows=10_000,
+            studio_rows=1_000_000)
 QUICK = Mode("quick", rounds=3, warmup=6, target=0.004, users=200, bulk_rows=1_000)
 
 
@@ -96,7 +99,7 @@ def run(options: Options) -> dict[str, Any]:
         "settings": {**asdict(settings), "pool_size": POOL_SIZE,
                      "prepare_threshold": PREPARE_THRESHOLD, "autocommit": True},
         "dataset": {"users": data.users, "sessions": data.sessions,
-                    "bulk_rows": mode.bulk_rows},
+                    "bulk_rows": mode.bulk_rows, "studio_rows": mode.studio_rows},
         "server": server,
         "postgresql": pg,
         "machine": {**machine, "load_average_1min_end": load_average()},
@@ -186,6 +189,8 @@ def _run_groups(
                 engine_ = aengine
                 stack.callback(lambda: loop.run_until_complete(engine_.dispose()))
         go(async_cases(shared, adb, aengine, loop))
+    with studio_cases(url, shared.run_sql, options.mode.studio_rows) as cases:
+        go(cases)
     return results
 
 

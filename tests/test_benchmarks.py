@@ -43,6 +43,7 @@ def test_every_case_runs_in_each_group(results: dict) -> None:
     expected = [f"compile.{s.key}" for s in COMPILE_SPECS]
     for group in ("sync", "async"):
         expected += [f"{group}.{s.key}" for s in e2e_specs(50)]
+    expected += ["studio.first_page", "studio.keyset_page"]
     assert ids == expected
 
 
