@@ -77,7 +77,7 @@ def _chunks(
     filters: Sequence[Any],
     sort: Sequence[Any],
 ) -> Iterator[bytes]:
-    with db.pool.connection() as conn, conn.transaction():
+    with db.pool.connection() as conn:
         table = load_table(conn, schema, table_name)
         p = Params()
         where = filters_sql(table, filters, p)
@@ -91,29 +91,32 @@ def _chunks(
             query = sql.SQL("SELECT row_to_json({}.*)::text FROM {} WHERE {}{}").format(
                 sql.Identifier(ALIAS), from_sql(table), where, order)
         cursor = sql.Identifier(f"pgbuild_studio_export_{secrets.token_hex(4)}")
-        try:
-            execute(conn, sql.SQL("DECLARE {} NO SCROLL CURSOR FOR {}").format(cursor, query),
-                    p.values)
-        except psycopg.Error as exc:
-            raise explain_filter_error(conn, table, filters, exc) from exc
         fetch = sql.SQL("FETCH FORWARD {} FROM {}").format(sql.Literal(BATCH), cursor)
-        if fmt == "csv":
-            yield (",".join(_csv_field(c.name) for c in table.columns) + "\r\n").encode()
-        else:
-            yield b"["
-        first = True
-        while True:
-            rows = execute(conn, fetch).fetchall()
-            if not rows:
-                break
-            if fmt == "csv":
-                text = "".join(",".join(_csv_field(v) for v in row) + "\r\n" for row in rows)
-            else:
-                text = ("" if first else ",") + ",".join(f"\n{row[0]}" for row in rows)
-            first = False
-            yield text.encode()
-        if fmt == "json":
-            yield b"\n]\n"
+        try:
+            with conn.transaction():
+                execute(conn, sql.SQL("DECLARE {} NO SCROLL CURSOR FOR {}").format(
+                    cursor, query), p.values)
+                rows = execute(conn, fetch).fetchall()  # before the first byte is sent
+                if fmt == "csv":
+                    yield (",".join(_csv_field(c.name) for c in table.columns)
+                           + "\r\n").encode()
+                else:
+                    yield b"["
+                first = True
+                while rows:
+                    if fmt == "csv":
+                        text = "".join(",".join(_csv_field(v) for v in row) + "\r\n"
+                                       for row in rows)
+                    else:
+                        text = ("" if first else ",") + ",".join(f"\n{r[0]}" for r in rows)
+                    first = False
+                    yield text.encode()
+                    rows = execute(conn, fetch).fetchall()
+                if fmt == "json":
+                    yield b"\n]\n"
+        except psycopg.Error as exc:
+            # Rolled back by now, so the filter at fault can be looked for.
+            raise explain_filter_error(conn, table, filters, exc) from exc
 
 
 def _csv_field(value: str | None) -> str:

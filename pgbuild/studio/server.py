@@ -9,8 +9,9 @@ Every request must
   rebinding) sends its own name, and is refused;
 - carry the token, as header ``X-Studio-Token`` or query ``token``;
 - if it has an Origin, have this studio's, and not be marked cross-site by
-  the browser (``Sec-Fetch-Site``); the studio sends no CORS headers, so no
-  other origin can read an answer;
+  the browser (``Sec-Fetch-Site``; a link followed from another site may
+  only open a page); the studio sends no CORS headers, so no other origin
+  can read an answer;
 - for POST, be ``Content-Type: application/json``, which a cross-site form
   cannot send without a preflight that the studio never answers.
 
@@ -253,7 +254,11 @@ class _Handler(BaseHTTPRequestHandler):
         origin = self.headers.get("Origin")
         if origin is not None and origin not in self.server.origins:
             return "cross-origin requests are refused"
-        if self.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+        if (self.headers.get("Sec-Fetch-Site", "").lower() == "cross-site"
+                and not (method == "GET"
+                         and self.headers.get("Sec-Fetch-Mode", "").lower() == "navigate")):
+            # A link elsewhere may open the page (it holds the token: the
+            # user pasted it); nothing else may come from another site.
             return "cross-site requests are refused"
         given = self.headers.get("X-Studio-Token") or query.get("token") or ""
         if not hmac.compare_digest(given.encode(), self.server.token.encode()):
