@@ -134,7 +134,10 @@ def run(
         raise database_error(exc, "the statement failed") from exc
     finally:
         if write and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            conn.execute("RESET ALL")
+            try:
+                conn.execute("RESET ALL")
+            except psycopg.Error:
+                pass  # a broken connection: the pool replaces it
     return {
         "columns": columns,
         "rows": [list(r) for r in rows[:MAX_ROWS]],
