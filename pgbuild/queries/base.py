@@ -115,8 +115,18 @@ def reads_only(ctes: Sequence[Any]) -> bool:
 
 
 @cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+def _replacer(cls: type) -> Callable[[Any, dict[str, Any]], Any]:
+    """A copy of a builder with some fields changed. Builders are copied on
+    every call, and ``dataclasses.replace`` re-runs ``__init__``; so, as
+    dataclasses does for ``__init__``, each builder class gets straight-line
+    code that copies its slots (half the time of a loop over the fields)."""
+    lines = ["def replace(self, changes):", "    new = new_(cls)"]
+    lines += [f"    set_(new, {f.name!r}, self.{f.name})" for f in dataclasses.fields(cls)]
+    lines += ["    for name, value in changes.items():", "        set_(new, name, value)"]
+    lines += ["    return new"]
+    scope: dict[str, Any] = {"new_": object.__new__, "set_": object.__setattr__, "cls": cls}
+    exec("\n".join(lines), scope)
+    return scope["replace"]  # type: ignore[no-any-return]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -141,14 +151,8 @@ class Query(Generic[R, M]):
         return False
 
     def _replace(self, **changes: Any) -> Self:
-        # dataclasses.replace re-runs __init__ with every field; builders are
-        # rebuilt on every call, so copy the slots directly.
-        cls = type(self)
-        new = object.__new__(cls)
-        key: Any = cls  # a class is hashable, whatever its instances are
-        for name in _field_names(key):
-            object.__setattr__(new, name, changes[name] if name in changes else getattr(self, name))
-        return new
+        key: Any = type(self)  # a class is hashable, whatever its instances are
+        return _replacer(key)(self, changes)  # type: ignore[no-any-return]
 
     def compile(self) -> Compiled:
         """The statement as ``.sql`` (a psycopg ``Composed``) and ``.params``."""
