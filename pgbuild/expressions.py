@@ -114,7 +114,7 @@ def _operand(value: Any, ctx: Ctx, column: Column[Any] | None) -> pg.Composable:
         # The value comes later; the slot remembers how to dump it.
         return ctx.param(Slot(value.name, column))
     if isinstance(value, Expr):
-        if isinstance(value, Raw | BinOp):
+        if isinstance(value, (Raw, BinOp)):  # a tuple: `A | B` builds a union per call
             return Frag([_OPEN, value._render(ctx), _CLOSE])
         return value._render(ctx)
     return ctx.param(column.dump(value) if column is not None else adapt(value))
