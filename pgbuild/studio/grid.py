@@ -41,6 +41,7 @@ __all__ = ["ALIAS", "Page", "Sort", "cells_sql", "count_rows", "encode_cell", "f
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 50
 MAX_IN = 1000
+MAX_SKIP = 1_000_000  # rows of a view equal in every column, already shown
 ALIAS = "t"  # the table in grid queries: FROM "schema"."table" AS "t"
 
 _COMPARISONS = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -298,7 +299,7 @@ def _read_cursor(cursor: Any, parts: Sequence[KeyPart]) -> tuple[list[str | None
                             "studio gave out); start from the first page")
     if (not isinstance(values, list) or len(values) != len(parts)
             or not all(v is None or isinstance(v, str) for v in values)
-            or isinstance(skip, bool) or not isinstance(skip, int) or skip < 0):
+            or isinstance(skip, bool) or not isinstance(skip, int) or not 0 <= skip <= MAX_SKIP):
         raise ApiError(400, "'after' is not a cursor this studio gave out")
     return values, skip
 

@@ -131,6 +131,16 @@ def test_a_post_that_is_not_json_is_refused(studio: Studio) -> None:
         assert "application/json" in answer.error
 
 
+def test_unknown_endpoints_and_methods_are_refused(studio: Studio) -> None:
+    assert call(studio, "GET", "/api/nothing").status == 404
+    assert call(studio, "GET", "/api/rows").status == 405
+    assert call(studio, "POST", "/api/schema", {}).status == 405
+    for method in ["PUT", "DELETE", "OPTIONS", "PATCH"]:
+        answer = call(studio, method, "/api/rows")
+        assert answer.status == 405, method
+        assert "access-control-allow-origin" not in answer.headers
+
+
 def test_every_answer_carries_the_security_headers(studio: Studio) -> None:
     for answer in [call(studio, "GET", "/api/schema"), call(studio, "GET", "/", token=None),
                    call(studio, "GET", "/api/nothing")]:
