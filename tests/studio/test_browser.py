@@ -6,8 +6,11 @@ Each test is one thing a user does. Every page also checks, when the test
 ends, that nothing was loaded from anywhere but the studio and that the
 console shows no errors (a CSP violation would be one).
 
-Screenshots of the main screens are written to ``docs/studio/`` by the run
-(``grid.png`` and ``edit-preview.png`` are in the README).
+Screenshots of the main screens are written by every run to
+``.pgbuild/screenshots/`` (ignored by git: the database name and the
+console's timings change from run to run), or to ``$PGBUILD_SCREENSHOTS``:
+``PGBUILD_SCREENSHOTS=docs/studio pytest tests/studio/test_browser.py``
+refreshes the two the README shows (``grid.png``, ``edit-preview.png``).
 
 Skipped when playwright or chromium is missing; under ``.ci/run``
 (``PGBUILD_REQUIRE_TOOLS=1``), which installs both, that is a failure.
@@ -46,7 +49,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "studio"
+SCREENSHOTS = Path(os.environ.get("PGBUILD_SCREENSHOTS") or REPO / ".pgbuild" / "screenshots")
 WAIT_MS = 15_000  # two shared cores: generous, and only ever reached on failure
 
 MAX = "9223372036854775807"
