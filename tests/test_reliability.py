@@ -567,7 +567,10 @@ def test_run_in_transaction_retries_the_loser_until_both_complete(
             )
         )
         assert not any(isinstance(o, Exception) for o in outcomes), outcomes
-        assert sorted(calls) == [1, 2]  # the loser ran again, once
+        # The winner ran once; the loser again. A loser's retry that starts
+        # before the winner commits conflicts with it once more (40001), so
+        # on a busy machine it may take a third run.
+        assert min(calls) == 1 and max(calls) >= 2, calls
         assert _counts(counters) == ([2, 2] if deadlock else [2, 0])
         if not deadlock:
             assert sorted(outcomes) == [0, 1]  # the retry read the winner's commit
