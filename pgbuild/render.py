@@ -19,6 +19,7 @@ from typing import Any
 from psycopg import sql as pg
 
 PLACEHOLDER = pg.SQL("%s")
+BINARY_PLACEHOLDER = pg.SQL("%b")
 
 
 class Frag(pg.Composed):
@@ -133,6 +134,14 @@ class Ctx:
             return Literal(value)
         self.params.append(value)
         return PLACEHOLDER
+
+    def binary_param(self, value: Any) -> pg.Composable:
+        """A parameter psycopg sends in binary (``%b``): for big arrays of a
+        type whose binary form it dumps faster and the server parses faster."""
+        if self.inline:
+            return Literal(value)
+        self.params.append(value)
+        return BINARY_PLACEHOLDER
 
 
 _SQL = pg.SQL

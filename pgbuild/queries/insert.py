@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, TypeVar
+from operator import itemgetter
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from psycopg import sql as pg
@@ -232,6 +233,62 @@ def _fill(table: type[Table], row: dict[Column[Any], Any]) -> dict[Column[Any], 
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Plain:
+    """Many rows given the common way, checked a column at a time: their
+    ``columns`` (in table order), each row as a tuple, each column's values."""
+
+    columns: list[Column[Any]]
+    tuples: list[tuple[Any, ...]]
+    by_column: dict[Column[Any], tuple[Any, ...]]
+
+
+def plain_rows(table: type[Table], rows: Sequence[RowValues]) -> Plain | None:
+    """The fast path of bulk inserts and ``copy_into``: dicts with the same
+    attribute names, plain values psycopg sends as they are (no expressions,
+    nothing to dump), no Python-side default left to fill. The checks of
+    ``values()`` run a column at a time, in C where they can; anything
+    unusual (or wrong, to be reported with its row) gets ``None``: the
+    general path, row by row."""
+    if len(rows) < 2 or type(rows[0]) is not dict:
+        return None
+    keys = rows[0].keys()
+    by_attr = table.__table__.by_attr
+    if not keys or any(not isinstance(k, str) or k not in by_attr for k in keys):
+        return None
+    chosen = {by_attr[k] for k in keys}
+    kinds = _columns(table)
+    dicts = cast(Sequence[dict[str, Any]], rows)
+    if (
+        any(c.generated is not None or c.needs_dump for c in chosen)
+        or any(c not in chosen for c in kinds.filled)
+        or any(c not in chosen for c in kinds.required)
+        # Every row a dict of as many keys (counted in C, not compared row
+        # by row); the itemgetter below fails on a missing key.
+        or set(map(type, rows)) != {dict}
+        or set(map(len, dicts)) != {len(keys)}
+    ):
+        return None
+    columns = [c for c in table.__table__.columns if c in chosen]
+    attrs = [c.attr for c in columns]
+    try:
+        if len(attrs) == 1:
+            tuples = [(row[attrs[0]],) for row in dicts]
+        else:
+            pick = itemgetter(*attrs)  # one C call per row builds its tuple
+            tuples = [pick(row) for row in dicts]
+    except KeyError:
+        return None
+    by_column = dict(zip(columns, zip(*tuples, strict=True), strict=True))
+    if any(None in by_column[c] for c in kinds.required):
+        return None
+    for values in by_column.values():
+        if any(issubclass(t, Expr) for t in set(map(type, values))):
+            return None
+    check_columns(table, by_column)
+    return Plain(columns, tuples, by_column)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class OnConflict:
     target: tuple[Expr[Any], ...] = ()
     target_where: Expr[bool] | None = None
@@ -250,6 +307,9 @@ class Insert(WriteQuery[TT, M]):
     """An immutable ``INSERT`` builder."""
 
     _rows: tuple[dict[Column[Any], Any], ...] = ()
+    # Or, when plain_rows took them, the rows as one list per column (sent as
+    # unnest arrays without ever building a dict per row).
+    _arrays: tuple[tuple[Column[Any], list[Any]], ...] | None = None
     _source: Any = None
     _source_columns: tuple[Column[Any], ...] = ()
     _conflict: OnConflict | None = None
@@ -266,6 +326,11 @@ class Insert(WriteQuery[TT, M]):
         meta = self._table.__table__
         if not many:
             raise QueryError(f"insert into {meta.name}: values([]) has no rows to insert")
+        plain = plain_rows(self._table, many)
+        if plain is not None and not any(c.dims for c in plain.columns):
+            # Kept as columns only (unnest would flatten array values).
+            arrays = tuple((c, list(plain.by_column[c])) for c in plain.columns)
+            return self._replace(_rows=(), _arrays=arrays, _source=None)
         normalised: tuple[dict[Column[Any], Any], ...]
         if len(many) == 1:
             normalised = (_fill(self._table, normalise_row(self._table, many[0])),)
@@ -282,7 +347,7 @@ class Insert(WriteQuery[TT, M]):
                         f"insert into {meta.name}{where}: column {col.attr!r} is NOT NULL "
                         "and has no default; give it a value"
                     )
-        return self._replace(_rows=normalised, _source=None)
+        return self._replace(_rows=normalised, _arrays=None, _source=None)
 
     def select(
         self, query: Query[Any, Any], columns: Sequence[Column[Any] | str] | None = None
@@ -317,7 +382,7 @@ class Insert(WriteQuery[TT, M]):
             raise QueryError(
                 f"insert into {name}: {len(targets)} columns but the select gives {len(fields)}"
             )
-        return self._replace(_source=query, _source_columns=targets, _rows=())
+        return self._replace(_source=query, _source_columns=targets, _rows=(), _arrays=None)
 
     def overriding_system_value(self) -> Insert[TT, M]:
         """``OVERRIDING SYSTEM VALUE``: insert explicit values into a
@@ -358,14 +423,24 @@ class Insert(WriteQuery[TT, M]):
         return self._replace(_conflict=conflict)
 
 
+    def _all_rows(self) -> tuple[dict[Column[Any], Any], ...]:
+        """The rows, one dict each (built from the columns when kept as such)."""
+        if self._arrays is None:
+            return self._rows
+        cols = [c for c, _ in self._arrays]
+        values = zip(*(v for _, v in self._arrays), strict=True)
+        return tuple(dict(zip(cols, row, strict=True)) for row in values)
+
     def _insert_columns(self) -> list[Column[Any]]:
+        if self._arrays is not None:
+            return [c for c, _ in self._arrays]
         present = set().union(*self._rows)
         cols = [c for c in self._table.__table__.columns if c in present]
         # Several rows that are all empty still need one column to say DEFAULT for.
         return cols or [self._table.__table__.columns[0]]
 
     def _render_statement(self, ctx: Ctx) -> pg.Composable:
-        if not self._rows and self._source is None:
+        if not self._rows and self._arrays is None and self._source is None:
             raise QueryError(f"insert into {self._table.__table__.name}: call .values(...) first")
         return render_insert(self, ctx)
 
