@@ -27,7 +27,7 @@ def copy_plan(
     """The ``COPY`` statement and the rows as tuples in its column order."""
     plain = plain_rows(table, rows)
     if plain is not None:
-        return _statement(table, plain.columns), plain.tuples
+        return _statement(table, plain.columns), list(zip(*plain.values, strict=True))
     checked = Insert(None, table).values(list(rows))._all_rows()
     columns = [c for c in table.__table__.columns if c in checked[0]]
     first = checked[0].keys()

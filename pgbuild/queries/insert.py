@@ -96,15 +96,20 @@ def check_rows(table: type[Table], rows: Sequence[dict[Column[Any], Any]]) -> No
     check_columns(table, {col: [row[col] for row in rows if col in row] for col in rules})
 
 
-def check_columns(table: type[Table], columns: Mapping[Column[Any], Sequence[Any]]) -> None:
-    """The bulk value check of :func:`check_rows`, given each column's values."""
+def check_columns(
+    table: type[Table],
+    columns: Mapping[Column[Any], Sequence[Any]],
+    types: Mapping[Column[Any], set[type]] | None = None,
+) -> None:
+    """The bulk value check of :func:`check_rows`, given each column's values
+    (and the set of their types, when the caller has it already)."""
     rules = _columns(table).rules
     for col, values in columns.items():
         rule = rules.get(col)
         if rule is None or not values:
             continue
         refused, limit, _ = rule
-        kinds = set(map(type, values))
+        kinds = types[col] if types is not None else set(map(type, values))
         bad = not kinds.isdisjoint(refused)
         if not bad and limit and int in kinds:
             ints = values if len(kinds) == 1 else [v for v in values if type(v) is int]
@@ -235,57 +240,50 @@ def _fill(table: type[Table], row: dict[Column[Any], Any]) -> dict[Column[Any], 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Plain:
     """Many rows given the common way, checked a column at a time: their
-    ``columns`` (in table order), each row as a tuple, each column's values."""
+    ``columns`` (in table order) and each column's values."""
 
     columns: list[Column[Any]]
-    tuples: list[tuple[Any, ...]]
-    by_column: dict[Column[Any], tuple[Any, ...]]
+    values: list[list[Any]]
 
 
 def plain_rows(table: type[Table], rows: Sequence[RowValues]) -> Plain | None:
-    """The fast path of bulk inserts and ``copy_into``: dicts with the same
+    """The fast path of bulk inserts and ``copy_into``: mappings with the same
     attribute names, plain values psycopg sends as they are (no expressions,
-    nothing to dump), no Python-side default left to fill. The checks of
-    ``values()`` run a column at a time, in C where they can; anything
-    unusual (or wrong, to be reported with its row) gets ``None``: the
-    general path, row by row."""
-    if len(rows) < 2 or type(rows[0]) is not dict:
+    nothing to dump), no Python-side default left to fill. Values are read
+    and checked a column at a time, in C where they can be; anything unusual
+    (or wrong, to be reported with its row) gets ``None``: the general path,
+    row by row."""
+    if len(rows) < 2 or not isinstance(rows[0], Mapping):
         return None
     keys = rows[0].keys()
     by_attr = table.__table__.by_attr
-    if not keys or any(not isinstance(k, str) or k not in by_attr for k in keys):
+    chosen = {by_attr[k] for k in keys if isinstance(k, str) and k in by_attr}
+    if not keys or len(chosen) != len(keys):
         return None
-    chosen = {by_attr[k] for k in keys}
     kinds = _columns(table)
-    dicts = cast(Sequence[dict[str, Any]], rows)
     if (
         any(c.generated is not None or c.needs_dump for c in chosen)
         or any(c not in chosen for c in kinds.filled)
         or any(c not in chosen for c in kinds.required)
-        # Every row a dict of as many keys (counted in C, not compared row
-        # by row); the itemgetter below fails on a missing key.
-        or set(map(type, rows)) != {dict}
-        or set(map(len, dicts)) != {len(keys)}
     ):
         return None
     columns = [c for c in table.__table__.columns if c in chosen]
-    attrs = [c.attr for c in columns]
+    mappings = cast(Sequence[Mapping[str, Any]], rows)
     try:
-        if len(attrs) == 1:
-            tuples = [(row[attrs[0]],) for row in dicts]
-        else:
-            pick = itemgetter(*attrs)  # one C call per row builds its tuple
-            tuples = [pick(row) for row in dicts]
-    except KeyError:
-        return None
-    by_column = dict(zip(columns, zip(*tuples, strict=True), strict=True))
-    if any(None in by_column[c] for c in kinds.required):
-        return None
-    for values in by_column.values():
-        if any(issubclass(t, Expr) for t in set(map(type, values))):
+        # As many keys in every row (counted in C), and these among them (a
+        # missing one is a KeyError): the same keys in every row.
+        if set(map(len, mappings)) != {len(keys)}:
             return None
-    check_columns(table, by_column)
-    return Plain(columns, tuples, by_column)
+        values = [list(map(itemgetter(c.attr), mappings)) for c in columns]
+    except (KeyError, TypeError):  # another key, or a row that is no mapping
+        return None
+    types = {c: set(map(type, v)) for c, v in zip(columns, values, strict=True)}
+    if any(type(None) in types[c] for c in kinds.required):
+        return None
+    if any(issubclass(t, Expr) for found in types.values() for t in found):
+        return None
+    check_columns(table, dict(zip(columns, values, strict=True)), types)
+    return Plain(columns, values)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -329,7 +327,7 @@ class Insert(WriteQuery[TT, M]):
         plain = plain_rows(self._table, many)
         if plain is not None and not any(c.dims for c in plain.columns):
             # Kept as columns only (unnest would flatten array values).
-            arrays = tuple((c, list(plain.by_column[c])) for c in plain.columns)
+            arrays = tuple(zip(plain.columns, plain.values, strict=True))
             return self._replace(_rows=(), _arrays=arrays, _source=None)
         normalised: tuple[dict[Column[Any], Any], ...]
         if len(many) == 1:
