@@ -158,72 +158,43 @@ def test_rows_with_different_keys_use_defaults_for_the_missing_ones(db: Database
 # sent as binary arrays where psycopg has a binary form
 
 
-class Plain(Table, name="bulk_plain"):
-    id = integer().primary_key()
-    s = text()
-    v = varchar(5)
-    c = char(3)
-    i2 = smallint()
-    i8 = bigint()
-    b = boolean()
-    r = real()
-    d = double_precision()
-    n = numeric(12, 4)
-    day = date_col()
-    at = time_col()
-    ts = timestamp()
-    naive = timestamp(with_timezone=False)
-    span = interval()
-    u = uuid()
-    raw = bytea()
-    ip = inet()
-    feeling = mood()
-
-
 def plain_row(i: int) -> dict[str, Any]:
-    return {k: v for k, v in row(i).items() if k in Plain.__table__.by_attr}
+    """A row without the json columns (their values are dumped in Python,
+    which the fast path leaves to the general one)."""
+    return {k: v for k, v in row(i).items() if k not in ("j", "jb")}
 
 
-@pytest.fixture
-def plain(db: Database) -> Iterator[None]:
-    db.create_tables(Plain, if_not_exists=True)
-    db.execute(sql("TRUNCATE bulk_plain"))
-    yield
-
-
-def test_plain_rows_round_trip_every_type_through_binary_arrays(
-    db: Database, plain: None
-) -> None:
+def test_plain_rows_round_trip_every_type_through_binary_arrays(db: Database) -> None:
     rows = [plain_row(i) for i in range(300)] + [
         {**plain_row(300), **{k: None for k in plain_row(300) if k != "id"}}
     ]
-    compiled = db.insert(Plain).values(rows).compile().as_string()
+    compiled = db.insert(Wide).values(rows).compile().as_string()
     assert "%b::text[]" in compiled and "%b::timestamp with time zone[]" in compiled
     assert "%s::inet[]" in compiled  # no binary form used for these
-    back = db.insert(Plain).values(rows).returning().all()
+    back = db.insert(Wide).values(rows).returning().all()
     assert [{k: getattr(r, k) for k in rows[0]} for r in back] == [
         {**r, "c": None if r["c"] is None else r["c"] + " "} for r in rows
     ]
 
 
-def test_a_column_of_mixed_python_types_still_round_trips(db: Database, plain: None) -> None:
-    # psycopg's binary arrays take one Python type: int beside float (or
-    # Decimal) goes as text, and the server converts each value as before.
+def test_a_column_of_mixed_python_types_still_round_trips(db: Database) -> None:
+    # psycopg's arrays take one Python type (it refuses [1, 2.5]): int beside
+    # float or Decimal is widened, as the server would convert each value.
     rows = [{"id": 1, "d": 1, "n": Decimal("1.5"), "r": 2.5}, {"id": 2, "d": 0.25, "n": 3, "r": 1}]
-    db.insert(Plain).values(rows).execute()
-    got = db.select(Plain.d, Plain.n, Plain.r).from_(Plain).order_by(Plain.id).all()
+    db.insert(Wide).values(rows).execute()
+    got = db.select(Wide.d, Wide.n, Wide.r).from_(Wide).order_by(Wide.id).all()
     assert got == [(1.0, Decimal("1.5000"), 2.5), (0.25, Decimal("3.0000"), 1.0)]
 
 
-def test_a_bad_value_in_plain_rows_names_its_row_and_column(db: Database, plain: None) -> None:
+def test_a_bad_value_in_plain_rows_names_its_column(db: Database) -> None:
     rows = [plain_row(i) for i in range(5)]
     rows[3]["i2"] = "7"
-    with pytest.raises(QueryError, match=r"bulk_plain.*i2"):
-        db.insert(Plain).values(rows)
+    with pytest.raises(QueryError, match=r"bulk_wide.*i2"):
+        db.insert(Wide).values(rows)
     rows[3]["i2"] = 40_000  # out of smallint's range
     with pytest.raises(QueryError, match=r"out of range"):
-        db.insert(Plain).values(rows)
-    assert db.count(Plain) == 0
+        db.insert(Wide).values(rows)
+    assert db.count(Wide) == 0
 
 
 @settings(max_examples=25)
@@ -243,21 +214,21 @@ def test_a_bad_value_in_plain_rows_names_its_row_and_column(db: Database, plain:
         max_size=40,
     )
 )
-def test_plain_rows_come_back_as_inserted(db: Database, plain: None, values: list[Any]) -> None:
-    db.execute(sql("TRUNCATE bulk_plain"))
+def test_plain_rows_come_back_as_inserted(db: Database, values: list[Any]) -> None:
+    db.execute(sql("TRUNCATE bulk_wide"))  # hypothesis runs the body many times per test
     rows = [{"id": i, **v} for i, v in enumerate(values)]
-    db.insert(Plain).values(rows).execute()
-    back = db.select().from_(Plain).order_by(Plain.id).all()
+    db.insert(Wide).values(rows).execute()
+    back = db.select().from_(Wide).order_by(Wide.id).all()
     assert [{k: getattr(r, k) for k in rows[0]} for r in back] == rows
 
 
 def test_values_psycopg_cannot_put_in_one_array_take_the_values_form(
-    db: Database, plain: None
+    db: Database
 ) -> None:
     # A date beside a datetime in a timestamptz column: no single array type,
     # so the rows go as VALUES, each value converted by the server.
     rows = [{"id": 1, "ts": date(2024, 1, 2)}, {"id": 2, "ts": datetime(2024, 1, 3, tzinfo=UTC)}]
-    assert "VALUES" in db.insert(Plain).values(rows).compile().as_string()
-    db.insert(Plain).values(rows).execute()
-    got = db.select(Plain.ts).from_(Plain).order_by(Plain.id).all()
+    assert "VALUES" in db.insert(Wide).values(rows).compile().as_string()
+    db.insert(Wide).values(rows).execute()
+    got = db.select(Wide.ts).from_(Wide).order_by(Wide.id).all()
     assert [t.date() for (t,) in got] == [date(2024, 1, 2), date(2024, 1, 3)]
