@@ -18,7 +18,7 @@ from psycopg import sql as pg
 from pgbuild.columns import Column
 from pgbuild.expressions import Expr, OrderBy, Placeholder, _operand
 from pgbuild.queries.subquery import Subquery
-from pgbuild.render import Ctx, Frag, fmt, ident, join, literal_sql
+from pgbuild.render import Ctx, Frag, fmt, ident, join, literal_sql, text_of
 from pgbuild.table import Table
 
 if TYPE_CHECKING:
@@ -97,8 +97,8 @@ def _select_list(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
 @lru_cache(maxsize=1024)
 def _whole_tables(tables: tuple[type[Table], ...]) -> pg.Composable:
     """The select list of whole tables: the same for every query over them,
-    and holding no values, so it is rendered once."""
-    return _list([c for t in tables for c in t.__table__.columns], Ctx())
+    and holding no values, so it is rendered once, to one piece of text."""
+    return pg.SQL(text_of(_list([c for t in tables for c in t.__table__.columns], Ctx())))
 
 
 def _select_body(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:

@@ -153,20 +153,25 @@ def text_of(statement: pg.Composable) -> str:
     connection, but faster: statements are trees of ``SQL`` pieces (names are
     quoted when they are made), which are joined as strings in one pass
     instead of each piece being encoded and the bytes joined level by level."""
+    if type(statement) is _SQL:
+        return statement._obj
     parts: list[str] = []
     _collect(statement, parts)
     return "".join(parts)
 
 
 def _collect(node: pg.Composable, parts: list[str]) -> None:
-    kind = type(node)
-    if kind is _SQL:
-        parts.append(node._obj)
-    elif kind in _COMPOSED:
-        for child in node._obj:
-            _collect(child, parts)
-    else:  # Literal, Identifier, Placeholder: rare, psycopg renders them
+    if type(node) not in _COMPOSED:  # Literal, Identifier, Placeholder: rare
         parts.append(node.as_string(None))
+        return
+    for child in node._obj:
+        kind = type(child)
+        if kind is _SQL:
+            parts.append(child._obj)
+        elif kind in _COMPOSED:
+            _collect(child, parts)
+        else:
+            parts.append(child.as_string(None))
 
 
 def sql_text(statement: pg.Composable, context: Any = None) -> str:
