@@ -263,12 +263,8 @@ class Select(SetOps[R, M], Query[R, M], Expr[Any]):
     # -- compiling
 
     def _sources(self) -> list[Source]:
-        sources = [self._from, *(j.source for j in self._joins)]
-        return [
-            s
-            for s in sources
-            if isinstance(s, Subquery) or (isinstance(s, type) and issubclass(s, Table))
-        ]
+        sources = [self._from, *(j.source for j in self._joins)] if self._joins else [self._from]
+        return [s for s in sources if isinstance(s, Subquery) or _is_table(s)]
 
     def _selected(self) -> Fields:
         if self._fields is not None:
@@ -324,6 +320,10 @@ def _field_output(expr: Expr[Any]) -> Output:
     if isinstance(expr, SubqueryColumn):
         return Output(expr.column, expr.column, expr.decoder)
     return Output(None, None, _decoder(expr))
+
+
+def _is_table(source: Any) -> bool:
+    return isinstance(source, type) and issubclass(source, Table)
 
 
 def _part(source: Source) -> tuple[Maker | None, int, list[int]]:
