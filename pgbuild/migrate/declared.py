@@ -36,14 +36,12 @@ from pgbuild.migrate.model import (
     Schema,
     Table,
     Unique,
-    Unparsable,
-    _Parser,
     qualified_key,
     quote_ident,
     quote_literal,
     sql_name,
-    tokenize,
 )
+from pgbuild.migrate.sqlparse import Unparsable, _Parser, tokenize
 from pgbuild.naming import make_object_name
 from pgbuild.render import Ctx, Literal, sql_text
 from pgbuild.table import Extension, check_identifier

@@ -45,13 +45,11 @@ from pgbuild.migrate.model import (
     Schema,
     Table,
     Unique,
-    Unparsable,
-    identifiers_in,
     qualified_key,
     rewrite_expr,
     split_key,
-    tokenize,
 )
+from pgbuild.migrate.normalize import identifiers_in
 from pgbuild.migrate.ops import (
     AddColumn,
     AddConstraint,
@@ -89,6 +87,7 @@ from pgbuild.migrate.ops import (
     serial_default,
     serial_sequence,
 )
+from pgbuild.migrate.sqlparse import Unparsable, tokenize
 from pgbuild.naming import make_object_name
 
 C = TypeVar("C", bound=Any)

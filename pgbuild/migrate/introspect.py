@@ -36,10 +36,9 @@ from pgbuild.migrate.model import (
     Schema,
     Table,
     Unique,
-    Unparsable,
     qualified_key,
-    tokenize,
 )
+from pgbuild.migrate.sqlparse import Unparsable, tokenize
 
 _ACTIONS: dict[str, FkAction] = {
     "a": "no action",

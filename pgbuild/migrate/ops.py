@@ -33,14 +33,13 @@ from pgbuild.migrate.model import (
     PrimaryKey,
     Table,
     Unique,
-    Unparsable,
-    normal_expr,
     quote_ident,
     quote_literal,
     split_key,
     sql_name,
-    tokenize,
 )
+from pgbuild.migrate.normalize import normal_expr
+from pgbuild.migrate.sqlparse import Unparsable, tokenize
 from pgbuild.naming import make_object_name
 
 # ------------------------------------------------------------------ SQL pieces

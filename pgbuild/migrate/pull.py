@@ -26,18 +26,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pgbuild.migrate.config import Config, resolve_config
-from pgbuild.migrate.model import (
-    Column,
-    Enum,
-    ForeignKey,
-    Index,
-    Schema,
-    Table,
-    Token,
-    Unparsable,
-    _Parser,
-    tokenize,
-)
+from pgbuild.migrate.model import Column, Enum, ForeignKey, Index, Schema, Table
+from pgbuild.migrate.sqlparse import Token, Unparsable, _Parser, tokenize
 from pgbuild.naming import make_object_name
 
 if TYPE_CHECKING:

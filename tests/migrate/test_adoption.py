@@ -650,7 +650,8 @@ def test_opclass_ordering_nulls_not_distinct_and_on_update_both_ways(conn: Conn)
 def test_the_default_operator_classes_are_the_servers(conn: Conn) -> None:
     """An item naming its method's default operator class is the same item
     without it (the server leaves it out): the list must be the server's."""
-    from pgbuild.migrate.model import DEFAULT_OPCLASSES, Index
+    from pgbuild.migrate.model import Index
+    from pgbuild.migrate.normalize import DEFAULT_OPCLASSES
 
     reset(conn)
     for name in ("vector", "citext", "ltree", "pg_trgm", "hstore", "btree_gin",

@@ -29,11 +29,10 @@ from pgbuild.migrate.model import (
     Index,
     Schema,
     Table,
-    normal_expr,
-    normal_index_item,
     quote_ident,
     rewrite_expr,
 )
+from pgbuild.migrate.normalize import normal_expr, normal_index_item
 from pgbuild.migrate.ops import Op
 from tests.conftest import fresh_database
 
