@@ -1,5 +1,6 @@
-"""The schema model (``pgbuild.migrate.model``): expression normal forms,
-quoting, JSON snapshots and filters.
+"""The schema model (``pgbuild.migrate.model``) and the expression normal
+forms it compares by (``pgbuild.migrate.normalize``): quoting, JSON snapshots
+and filters.
 
 The normal form is what makes a declared schema equal to the same schema
 read back from the server: each pair below is what pgbuild renders and what
