@@ -117,6 +117,7 @@ from pgbuild.queries.setops import (
 from pgbuild.queries.subquery import Subquery
 from pgbuild.raw import sql
 from pgbuild.relations import many, one, relations
+from pgbuild.replicas import Health
 from pgbuild.rows import JoinedRow, Row
 from pgbuild.session import Result
 from pgbuild.table import (
@@ -143,6 +144,7 @@ __all__ = [
     "DatabaseError",
     "Expr",
     "Extension",
+    "Health",
     "IntegrityError",
     "JoinedRow",
     "MultipleResultsError",

@@ -41,7 +41,7 @@ from pgbuild.migrate.model import (
     quote_literal,
     sql_name,
 )
-from pgbuild.migrate.sqlparse import Unparsable, _Parser, tokenize
+from pgbuild.migrate.sqlparse import Parser, Unparsable, tokenize
 from pgbuild.naming import make_object_name
 from pgbuild.render import Ctx, Literal, sql_text
 from pgbuild.table import Extension, check_identifier
@@ -175,7 +175,7 @@ def normal_type(sql_type: str) -> str:
     """A declared SQL type as ``format_type`` prints it: ``numeric(12)`` →
     ``numeric(12,0)``, ``varchar(3)`` → ``character varying(3)``."""
     try:
-        parser = _Parser(tokenize(sql_type))
+        parser = Parser(tokenize(sql_type))
         name = parser.type_name()
         if not parser.at_end():
             return sql_type

@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from pgbuild.migrate.sqlparse import Node, Token, Unparsable, _Parser, canon_number, tokenize
+from pgbuild.migrate.sqlparse import Node, Parser, Token, Unparsable, canon_number, tokenize
 
 
 def _json_text(value: Any) -> str:
@@ -266,7 +266,7 @@ def normal_expr(text: str | None) -> str | None:
     except Unparsable:
         return " ".join(text.split())
     try:
-        parser = _Parser(tokens)
+        parser = Parser(tokens)
         node = parser.expr()
         if not parser.at_end():
             raise Unparsable("trailing text")
@@ -348,7 +348,7 @@ def normal_index_item(text: str, method: str = "btree") -> str:
     except Unparsable:
         return " ".join(text.split())
     try:
-        parser = _Parser(tokens)
+        parser = Parser(tokens)
         node = _canon(parser.expr())
         opclass: tuple[str, ...] | None = None
         if not parser.at_end() and parser.word() not in ("asc", "desc", "nulls"):

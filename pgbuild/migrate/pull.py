@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from pgbuild.migrate.config import Config, resolve_config
 from pgbuild.migrate.model import Column, Enum, ForeignKey, Index, Schema, Table
-from pgbuild.migrate.sqlparse import Token, Unparsable, _Parser, tokenize
+from pgbuild.migrate.sqlparse import Parser, Token, Unparsable, tokenize
 from pgbuild.naming import make_object_name
 
 if TYPE_CHECKING:
@@ -440,7 +440,7 @@ def _index_item(item: str, attrs: dict[str, str], mod: _Module) -> str | None:
     ``asc()``/``desc()`` for an ordering; None when it cannot be declared."""
     try:
         tokens = tokenize(item)
-        parser = _Parser(tokens)
+        parser = Parser(tokens)
         parser.expr()
     except (Unparsable, IndexError):
         return None

@@ -4,9 +4,9 @@ read expressions (normal forms, declared types, ``pull``).
 ::
 
     tokenize("lower(email)")[0]        # Token(kind='id', value='lower', start=0, end=5)
-    _Parser(tokenize("a + 1")).expr()  # ('op', '+', ('col', ('a',)), ('num', '1'))
+    Parser(tokenize("a + 1")).expr()  # ('op', '+', ('col', ('a',)), ('num', '1'))
 
-:func:`tokenize` follows PostgreSQL's lexer; :class:`_Parser` reads the
+:func:`tokenize` follows PostgreSQL's lexer; :class:`Parser` reads the
 expressions PostgreSQL prints (``pg_get_expr``) and pgbuild renders into
 nested tuples (:data:`Node`). Both raise :class:`Unparsable` on anything else.
 """
@@ -157,7 +157,7 @@ def canon_number(text: str) -> str:
     return "0" if value.is_zero() else format(value, "f")
 
 
-class _Parser:
+class Parser:
     """A precedence-climbing parser for the SQL expressions PostgreSQL prints
     (``pg_get_expr``) and pgbuild renders; raises :class:`Unparsable` on
     anything else (subqueries, aggregates...)."""
