@@ -977,3 +977,29 @@ def test_the_command_line_prints_the_url_and_serves(studio_database: str) -> Non
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_open_hands_the_url_with_its_token_to_the_browser(
+    studio_database: str, tmp_path: Path
+) -> None:
+    # webbrowser runs $BROWSER with %s replaced by the URL: here, a script
+    # that writes the URL down instead of opening a window.
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
+    browser.chmod(0o755)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pgbuild.studio", "--url", studio_database, "--open"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "BROWSER": f"{browser} %s"})
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip().removeprefix("pgbuild studio: ")
+        deadline = time.monotonic() + 10
+        while not (opened.exists() and opened.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert opened.read_text() == url
+        assert "?token=" in url
+    finally:
+        process.terminate()
+        process.wait(10)
