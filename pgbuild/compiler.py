@@ -18,7 +18,7 @@ from psycopg import sql as pg
 from pgbuild.columns import Column
 from pgbuild.expressions import Expr, OrderBy, Placeholder, _operand
 from pgbuild.queries.subquery import Subquery
-from pgbuild.render import Ctx, Frag, fmt, ident, join, literal_sql, text_of
+from pgbuild.render import Ctx, Frag, fmt, ident, join, keyword, literal_sql, text_of
 from pgbuild.table import Table
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pgbuild.queries.setops import Compound
 
 # Statement keywords are the same few objects in every statement: build each once.
-_k = lru_cache(maxsize=512)(pg.SQL)
+_k = keyword
 
 COMMA = pg.SQL(", ")
 _AS = pg.SQL(" AS ")

@@ -19,6 +19,10 @@ from typing import Any
 from psycopg import sql as pg
 
 PLACEHOLDER = pg.SQL("%s")
+
+# A fixed piece of SQL text (a keyword, punctuation), made once: statements
+# are built from the same few pieces over and over.
+keyword = lru_cache(maxsize=512)(pg.SQL)
 BINARY_PLACEHOLDER = pg.SQL("%b")
 
 

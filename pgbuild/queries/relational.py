@@ -52,7 +52,7 @@ from pgbuild.queries.base import (
     first_row,
 )
 from pgbuild.relations import Link, link
-from pgbuild.render import Ctx, Frag, fmt, ident, join
+from pgbuild.render import Ctx, Frag, fmt, ident, join, keyword, text_of
 from pgbuild.table import Table
 
 if TYPE_CHECKING:
@@ -293,22 +293,22 @@ def _build(
 
 def _top(level: _Level, ctx: Ctx, first: bool) -> pg.Composable:
     scope = {level.table.__alias__: level.alias}
-    items: list[pg.Composable] = [ident(level.alias, c.db_name) for c in level.columns]
+    items: list[pg.Composable] = [_column_refs(level.alias, level.columns)] if level.columns else []
     items += [_user(expr, ctx, scope) for _, expr in level.extras]
     items += [_nested(rel, child, level, ctx, scope) for rel, child in level.children]
     if level.children:
         # Nested timestamptz values get the session's time zone, as psycopg gives them.
-        items.append(pg.SQL("current_setting('TimeZone')"))
-    parts = [pg.SQL("SELECT "), join(COMMA, items), pg.SQL(" FROM "), _from(level)]
+        items.append(keyword("current_setting('TimeZone')"))
+    parts = [keyword("SELECT "), join(COMMA, items), keyword(" FROM "), _from(level)]
     if level.where is not None:
-        parts += [pg.SQL(" WHERE "), _user(level.where, ctx, scope)]
+        parts += [keyword(" WHERE "), _user(level.where, ctx, scope)]
     parts += _order_clause(level, ctx, scope)
     if first:
-        parts.append(pg.SQL(" LIMIT 1"))
+        parts.append(keyword(" LIMIT 1"))
     elif level.limit is not None:
-        parts += [pg.SQL(" LIMIT "), _operand(level.limit, ctx, None)]
+        parts += [keyword(" LIMIT "), _operand(level.limit, ctx, None)]
     if level.offset is not None:
-        parts += [pg.SQL(" OFFSET "), _operand(level.offset, ctx, None)]
+        parts += [keyword(" OFFSET "), _operand(level.offset, ctx, None)]
     return Frag(parts)
 
 
@@ -322,20 +322,20 @@ def _nested(
     """
     scope = {**outer, level.table.__alias__: level.alias}
     lateral = f"{level.alias}_x"
-    values = [_nested_value(c, ident(level.alias, c.db_name)) for c in level.columns]
+    values: list[pg.Composable] = [*_nested_values(level.alias, level.columns)]
     for i in range(len(level.extras)):
         ref = ident(lateral, f"e{i}")
         values += [_output_text(ref), fmt("pg_typeof({})::oid", ref)]
     values += [_nested(r, child, level, ctx, scope) for r, child in level.children]
-    parts: list[pg.Composable] = [pg.SQL("SELECT "), _json_array(values)]
+    parts: list[pg.Composable] = [keyword("SELECT "), _json_array(values)]
     ordered = rel.many and bool(level.order_by)
     if rel.many:
-        parts.append(pg.SQL(' AS "j"'))
+        parts.append(keyword(' AS "j"'))
     if ordered:
         # json_agg keeps this order explicitly; a sorted subquery alone does not promise it.
         over = _order(level.order_by, ctx, scope)
-        parts.append(pg.SQL(', row_number() OVER (ORDER BY {}) AS "n"').format(over))
-    parts += [pg.SQL(" FROM "), _from(level)]
+        parts.append(fmt(', row_number() OVER (ORDER BY {}) AS "n"', over))
+    parts += [keyword(" FROM "), _from(level)]
     if level.extras:
         computed = join(
             COMMA,
@@ -347,25 +347,39 @@ def _nested(
     conditions = [_link_condition(rel, level.alias, parent.alias)]
     if level.where is not None:
         conditions.append(fmt("({})", _user(level.where, ctx, scope)))
-    parts += [pg.SQL(" WHERE "), join(AND, conditions)]
+    parts += [keyword(" WHERE "), join(AND, conditions)]
     parts += _order_clause(level, ctx, scope)
     if not rel.many:
-        parts.append(pg.SQL(" LIMIT 1"))
+        parts.append(keyword(" LIMIT 1"))
     elif level.limit is not None:
-        parts += [pg.SQL(" LIMIT "), _operand(level.limit, ctx, None)]
+        parts += [keyword(" LIMIT "), _operand(level.limit, ctx, None)]
     if level.offset is not None:
-        parts += [pg.SQL(" OFFSET "), _operand(level.offset, ctx, None)]
+        parts += [keyword(" OFFSET "), _operand(level.offset, ctx, None)]
     inner = Frag(parts)
     if not rel.many:
         return fmt("({})", inner)
     agg = 'json_agg("r"."j" ORDER BY "r"."n")' if ordered else 'json_agg("r"."j")'
-    return pg.SQL("(SELECT coalesce(" + agg + ", '[]'::json) FROM ({}) AS \"r\")").format(inner)
+    return fmt("(SELECT coalesce(" + agg + ", '[]'::json) FROM ({}) AS \"r\")", inner)
+
+
+# The column parts of a level hold no values, and repeat from query to query:
+# rendered once per alias and column list, to text.
+
+
+@functools.lru_cache(maxsize=1024)
+def _column_refs(alias: str, columns: tuple[Column[Any], ...]) -> pg.SQL:
+    return pg.SQL(text_of(join(COMMA, [ident(alias, c.db_name) for c in columns])))
+
+
+@functools.lru_cache(maxsize=1024)
+def _nested_values(alias: str, columns: tuple[Column[Any], ...]) -> tuple[pg.SQL, ...]:
+    return tuple(pg.SQL(text_of(_nested_value(c, ident(alias, c.db_name)))) for c in columns)
 
 
 def _order_clause(level: _Level, ctx: Ctx, scope: Mapping[str, str]) -> list[pg.Composable]:
     if not level.order_by:
         return []
-    return [pg.SQL(" ORDER BY "), _order(level.order_by, ctx, scope)]
+    return [keyword(" ORDER BY "), _order(level.order_by, ctx, scope)]
 
 
 def _order(items: Sequence[Expr[Any]], ctx: Ctx, scope: Mapping[str, str]) -> pg.Composable:
@@ -444,10 +458,14 @@ _TIMESTAMPTZ = frozenset({1184, 1185})
 _TEXT_ARRAY = 1009
 
 
+# Per column, whatever the query: computed once (columns are immutable and
+# hashed by identity).
+@functools.cache
 def _base_type(col: Column[Any]) -> str:
     return " ".join(re.sub(r"\([^)]*\)", " ", col.sql_type).split())
 
 
+@functools.cache
 def _as_json(col: Column[Any]) -> bool:
     if col.json_type is not None:
         return True
@@ -554,6 +572,7 @@ def _post(expr: Expr[Any]) -> Callable[[Any], Any] | None:
     return getattr(expr, "decoder", None)
 
 
+@functools.cache
 def _column_decoder(col: Column[Any]) -> Decode | None:
     """How a column's JSON value becomes the value a top-level select gives."""
     if _as_json(col):
