@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid as uuid_module
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -232,3 +233,12 @@ def test_values_psycopg_cannot_put_in_one_array_take_the_values_form(
     db.insert(Wide).values(rows).execute()
     got = db.select(Wide.ts).from_(Wide).order_by(Wide.id).all()
     assert [t.date() for (t,) in got] == [date(2024, 1, 2), date(2024, 1, 3)]
+
+
+def test_dict_subclasses_with_defaults_do_not_invent_values(db: Database) -> None:
+    # A defaultdict answers for keys it lacks: rows of different keys must
+    # still get DEFAULT (here NULL) for the missing ones, never its default.
+    rows = [defaultdict(str, {"id": 1, "s": "a"}), defaultdict(str, {"id": 2, "v": "b"})]
+    db.insert(Wide).values(rows).execute()
+    got = db.select(Wide.s, Wide.v).from_(Wide).order_by(Wide.id).all()
+    assert got == [("a", None), (None, "b")]

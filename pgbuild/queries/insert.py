@@ -247,15 +247,17 @@ class Plain:
 
 
 def plain_rows(table: type[Table], rows: Sequence[RowValues]) -> Plain | None:
-    """The fast path of bulk inserts and ``copy_into``: mappings with the same
+    """The fast path of bulk inserts and ``copy_into``: dicts with the same
     attribute names, plain values psycopg sends as they are (no expressions,
     nothing to dump), no Python-side default left to fill. Values are read
     and checked a column at a time, in C where they can be; anything unusual
     (or wrong, to be reported with its row) gets ``None``: the general path,
     row by row."""
-    if len(rows) < 2 or not isinstance(rows[0], Mapping):
+    # Plain dicts only: a dict subclass with __missing__ would invent values.
+    if len(rows) < 2 or set(map(type, rows)) != {dict}:
         return None
-    keys = rows[0].keys()
+    dicts = cast(Sequence[dict[str, Any]], rows)
+    keys = dicts[0].keys()
     by_attr = table.__table__.by_attr
     chosen = {by_attr[k] for k in keys if isinstance(k, str) and k in by_attr}
     if not keys or len(chosen) != len(keys):
@@ -268,14 +270,13 @@ def plain_rows(table: type[Table], rows: Sequence[RowValues]) -> Plain | None:
     ):
         return None
     columns = [c for c in table.__table__.columns if c in chosen]
-    mappings = cast(Sequence[Mapping[str, Any]], rows)
+    # As many keys in every row (counted in C), and these among them (a
+    # missing one is a KeyError): the same keys in every row.
+    if set(map(len, dicts)) != {len(keys)}:
+        return None
     try:
-        # As many keys in every row (counted in C), and these among them (a
-        # missing one is a KeyError): the same keys in every row.
-        if set(map(len, mappings)) != {len(keys)}:
-            return None
-        values = [list(map(itemgetter(c.attr), mappings)) for c in columns]
-    except (KeyError, TypeError):  # another key, or a row that is no mapping
+        values = [list(map(itemgetter(c.attr), dicts)) for c in columns]
+    except KeyError:
         return None
     types = {c: set(map(type, v)) for c, v in zip(columns, values, strict=True)}
     if any(type(None) in types[c] for c in kinds.required):
