@@ -1,7 +1,11 @@
 """The rendering context shared by every node: where bound values are collected.
 
 Nodes turn themselves into psycopg composables with :meth:`Ctx.param` for
-values and :func:`ident` for names; nothing else produces SQL text.
+values and :func:`ident` for names; nothing else produces SQL text. They
+assemble pieces with :func:`fmt`, :func:`join`, :class:`Frag` and
+:data:`keyword`, lighter stand-ins for ``SQL.format``/``SQL.join``/``Composed``
+(statements are built on every call, and psycopg's versions check and parse
+each time); :func:`text_of` turns the result into the text psycopg sends.
 
 Every statement pgbuild renders has each literal ``%`` doubled (in names,
 quoted literals and raw text), because it always runs with a parameter list
