@@ -33,6 +33,7 @@ from pgbuild import (
     SchemaError,
     Table,
     alias,
+    asc,
     bigint,
     boolean,
     bytea,
@@ -242,6 +243,31 @@ def test_find_first_returns_the_user_with_their_ten_latest_sessions(db: Database
     assert ids(user.sessions) == [f"u1-s{i}" for i in range(11, 1, -1)]
     assert all(isinstance(s, Sessions) for s in user.sessions)
     assert user.sessions[0] == db.select().from_(Sessions).where(eq(Sessions.id, "u1-s11")).one()
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        [desc(Sessions.title, nulls="last"), asc(Sessions.id)],
+        [asc(Sessions.title, nulls="first"), desc(Sessions.id)],
+        [desc(Sessions.title), Sessions.id],
+    ],
+    ids=["desc-nulls-last", "asc-nulls-first", "desc-default"],
+)
+def test_nested_rows_keep_their_order_with_nulls_and_ties(db: Database, order: Any) -> None:
+    add_user(db, "u1")
+    titles = ["b", None, "a", "b", None, "c"]
+    db.insert(Sessions).values(
+        [{"id": f"s{i}", "user_id": "u1", "title": t} for i, t in enumerate(titles)]
+    ).execute()
+
+    user = db.query(Users).find_first(
+        where=eq(Users.id, "u1"), with_={"sessions": {"order_by": order, "limit": 5}}
+    )
+
+    expected = db.select(Sessions.id).from_(Sessions).order_by(*order).limit(5).all()
+    assert user is not None
+    assert ids(user.sessions) == [i for (i,) in expected]
 
 
 def test_the_whole_tree_is_fetched_by_one_statement(database_url: str, db: Database) -> None:

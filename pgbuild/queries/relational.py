@@ -41,7 +41,7 @@ from psycopg.pq import Format
 from pgbuild.columns import Column
 from pgbuild.compiler import order_items
 from pgbuild.errors import QueryError
-from pgbuild.expressions import Compiled, Expr, Labelled, _operand
+from pgbuild.expressions import Compiled, Expr, Labelled, OrderBy, _operand
 from pgbuild.queries.base import (
     Async,
     Executor,
@@ -332,9 +332,13 @@ def _nested(
     if rel.many:
         parts.append(keyword(' AS "j"'))
     if ordered:
-        # json_agg keeps this order explicitly; a sorted subquery alone does not promise it.
-        over = _order(level.order_by, ctx, scope)
-        parts.append(fmt(', row_number() OVER (ORDER BY {}) AS "n"', over))
+        # json_agg orders by these keys explicitly (a sorted subquery alone
+        # does not promise its order); cheaper than numbering the rows.
+        keys = [
+            fmt("{} AS {}", _user(o.item, ctx, scope), ident(f"o{i}"))
+            for i, o in enumerate(cast(Sequence[OrderBy], level.order_by))
+        ]
+        parts += [COMMA, join(COMMA, keys)]
     parts += [keyword(" FROM "), _from(level)]
     if level.extras:
         computed = join(
@@ -358,8 +362,34 @@ def _nested(
     inner = Frag(parts)
     if not rel.many:
         return fmt("({})", inner)
-    agg = 'json_agg("r"."j" ORDER BY "r"."n")' if ordered else 'json_agg("r"."j")'
-    return fmt("(SELECT coalesce(" + agg + ", '[]'::json) FROM ({}) AS \"r\")", inner)
+    if not ordered:
+        return fmt("(SELECT coalesce(json_agg(\"r\".\"j\"), '[]'::json) FROM ({}) AS \"r\")", inner)
+    return fmt(
+        "(SELECT coalesce(json_agg(\"r\".\"j\" ORDER BY {}), '[]'::json) FROM ({}) AS \"r\")",
+        _key_order(level.order_by),
+        inner,
+    )
+
+
+def _key_order(items: Sequence[Expr[Any]]) -> pg.Composable:
+    """``"r"."o0" DESC NULLS LAST, ...``: the level's order, on its exposed keys."""
+    return join(
+        COMMA,
+        (
+            OrderBy(_Key(f"o{i}"), o.descending, o.nulls)._render(Ctx())
+            for i, o in enumerate(cast(Sequence[OrderBy], items))
+        ),
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Key(Expr[Any]):
+    """``"r"."<name>"``: an order key of a nested level's subquery."""
+
+    name: str
+
+    def _render(self, ctx: Ctx) -> pg.Composable:
+        return ident("r", self.name)
 
 
 # The column parts of a level hold no values, and repeat from query to query:
