@@ -270,6 +270,33 @@ def test_nested_rows_keep_their_order_with_nulls_and_ties(db: Database, order: A
     assert ids(user.sessions) == [i for (i,) in expected]
 
 
+def test_nested_timestamps_equal_a_plain_select_in_a_zone_with_odd_offsets(
+    database_url: str, db: Database
+) -> None:
+    # Asia/Kolkata's early offsets have seconds (+05:53:28 local mean time,
+    # +05:21:10 in 1870); years near both ends of Python's range.
+    add_user(db, "u1")
+    moments = [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(1870, 1, 1, tzinfo=UTC),
+        datetime(2024, 6, 1, 12, 0, 0, 123456, tzinfo=UTC),
+        datetime(9999, 12, 31, 12, 0, tzinfo=UTC),
+    ]
+    db.insert(Sessions).values(
+        [{"id": f"s{i}", "user_id": "u1", "created_at": m} for i, m in enumerate(moments)]
+    ).execute()
+    url = make_conninfo(database_url, options="-c TimeZone=Asia/Kolkata")
+    with Database(url, min_size=1, max_size=1) as kolkata:
+        user = kolkata.query(Users).find_first(with_={"sessions": {"order_by": Sessions.id}})
+        plain = kolkata.select(Sessions.created_at).from_(Sessions).order_by(Sessions.id).all()
+    assert user is not None
+    nested = [s.created_at for s in user.sessions]
+    assert nested == [t for (t,) in plain] == moments
+    assert [t.tzinfo for t in nested] == [t.tzinfo for (t,) in plain]
+    assert nested[0].utcoffset() == timedelta(hours=5, minutes=53, seconds=28)
+    assert nested[1].utcoffset() == timedelta(hours=5, minutes=21, seconds=10)
+
+
 def test_the_whole_tree_is_fetched_by_one_statement(database_url: str, db: Database) -> None:
     add_user(db, "u1", sessions=3, prompts=2)
     records: list[logging.LogRecord] = []

@@ -618,6 +618,19 @@ def _column_decoder(col: Column[Any]) -> Decode | None:
     text_load = _text_loader(oid) if oid else None
     post = col.load if col.needs_load else None
     retz = oid in _TIMESTAMPTZ
+    if oid == 1184 and post is None:  # plain timestamptz: the common nested column
+        slow = text_load
+        assert slow is not None
+
+        def decode_timestamptz(value: Any, tz: tzinfo) -> Any:
+            if value is None:
+                return None
+            try:  # the server's ISO text, read in C
+                return datetime.fromisoformat(value).astimezone(tz)
+            except ValueError:  # BC, infinity, year 10000...: psycopg's loader says what
+                return _astimezone(slow(value.encode()), tz)
+
+        return decode_timestamptz
 
     def decode(value: Any, tz: tzinfo) -> Any:
         if value is None:
