@@ -37,7 +37,15 @@ from pgbuild.queries.insert import RowValues
 from pgbuild.render import sql_text
 from pgbuild.replicas import Health, Node, Pick, Replicas, unreachable
 from pgbuild.rows import Maker
-from pgbuild.session import Result, Session, const_factory, encoding, has_rows, wrap_error
+from pgbuild.session import (
+    STATEMENT_ERRORS,
+    Result,
+    Session,
+    const_factory,
+    encoding,
+    has_rows,
+    wrap_error,
+)
 from pgbuild.table import Table
 from pgbuild.txn import (
     COMMIT,
@@ -89,7 +97,7 @@ class _SyncSession(Session[Sync]):
                         cur.execute(query, compiled.params, prepare=compiled.prepare)
                         rows = cur.fetchall() if fetch and has_rows(cur) else []
                         result = rows, cur.rowcount
-                except psycopg.Error as exc:
+                except STATEMENT_ERRORS as exc:
                     raise self._error(exc, compiled) from exc
         except POOL_ERRORS as exc:
             raise pool_error(exc, "Database", getattr(self, "pool", None)) from exc
@@ -124,7 +132,7 @@ class _SyncSession(Session[Sync]):
                         cur.itersize = batch_size
                         cur.execute(compiled.query(encoding(conn)), compiled.params)
                         yield from cur
-                except psycopg.Error as exc:
+                except STATEMENT_ERRORS as exc:
                     raise self._error(exc, compiled) from exc
         except POOL_ERRORS as exc:
             raise pool_error(exc, "Database", getattr(self, "pool", None)) from exc
@@ -155,7 +163,7 @@ class _SyncSession(Session[Sync]):
                         cur.rowcount if maker is False else cur.fetchall()
                         for cur, (_, maker) in zip(cursors, plan, strict=True)
                     ]
-            except psycopg.Error as exc:
+            except STATEMENT_ERRORS as exc:
                 raise self._error(exc, None) from exc
 
     def _batch_scope(self) -> AbstractContextManager[_SyncSession]:
@@ -177,7 +185,7 @@ class _SyncSession(Session[Sync]):
                             for row in values:
                                 copy.write_row(row)
                         return cur.rowcount
-                except psycopg.Error as exc:
+                except STATEMENT_ERRORS as exc:
                     raise self._error(exc, compiled) from exc
         except POOL_ERRORS as exc:
             raise pool_error(exc, "Database", getattr(self, "pool", None)) from exc

@@ -39,7 +39,15 @@ from pgbuild.queries.insert import RowValues
 from pgbuild.render import sql_text
 from pgbuild.replicas import Health, Node, Pick, Replicas, unreachable
 from pgbuild.rows import Maker
-from pgbuild.session import Result, Session, const_factory, encoding, has_rows, wrap_error
+from pgbuild.session import (
+    STATEMENT_ERRORS,
+    Result,
+    Session,
+    const_factory,
+    encoding,
+    has_rows,
+    wrap_error,
+)
 from pgbuild.table import Table
 from pgbuild.txn import (
     COMMIT,
@@ -93,7 +101,7 @@ class _AsyncSession(Session[Async]):
                     await cur.execute(query, compiled.params, prepare=compiled.prepare)
                     rows = await cur.fetchall() if fetch and has_rows(cur) else []
                     result = rows, cur.rowcount
-            except psycopg.Error as exc:
+            except STATEMENT_ERRORS as exc:
                 raise self._error(exc, compiled) from exc
         if self._logger is not None:
             self._log(compiled, time.perf_counter() - started)
@@ -127,7 +135,7 @@ class _AsyncSession(Session[Async]):
                     await cur.execute(compiled.query(encoding(conn)), compiled.params)
                     async for row in cur:
                         yield row
-            except psycopg.Error as exc:
+            except STATEMENT_ERRORS as exc:
                 raise self._error(exc, compiled) from exc
 
     def _cursor_scope(self, conn: AsyncConn) -> AbstractAsyncContextManager[Any]:
@@ -150,7 +158,7 @@ class _AsyncSession(Session[Async]):
                         cur.rowcount if maker is False else await cur.fetchall()
                         for cur, (_, maker) in zip(cursors, plan, strict=True)
                     ]
-            except psycopg.Error as exc:
+            except STATEMENT_ERRORS as exc:
                 raise self._error(exc, None) from exc
 
     def _batch_scope(self) -> AbstractAsyncContextManager[_AsyncSession]:
@@ -167,7 +175,7 @@ class _AsyncSession(Session[Async]):
                         for row in values:
                             await copy.write_row(row)
                     return cur.rowcount
-            except psycopg.Error as exc:
+            except STATEMENT_ERRORS as exc:
                 raise self._error(exc, compiled) from exc
 
 

@@ -181,7 +181,7 @@ class Session(Builders[M]):
             raise QueryError(f"execute() takes sql(...) or a query, not {type(statement).__name__}")
         return self._result(statement.compile(), _raw_row_factory)
 
-    def _error(self, exc: psycopg.Error, compiled: Compiled | None) -> PgbuildError:
+    def _error(self, exc: StatementError, compiled: Compiled | None) -> PgbuildError:
         """The pgbuild error for a failed statement; a transaction also
         remembers it (a block that catches it cannot then commit silently)."""
         error = wrap_error(exc, compiled, self._log_params)
@@ -213,16 +213,32 @@ def const_factory(maker: Maker) -> Any:
     return lambda _cursor: maker
 
 
-def wrap_error(exc: psycopg.Error, compiled: Compiled | None, log_params: bool) -> PgbuildError:
+# What running a statement may raise: psycopg's errors, and the
+# UnicodeEncodeError of a str that UTF-8 cannot hold (a lone surrogate),
+# raised while psycopg dumps the parameters.
+STATEMENT_ERRORS = (psycopg.Error, UnicodeEncodeError)
+StatementError = psycopg.Error | UnicodeEncodeError
+
+
+def wrap_error(exc: StatementError, compiled: Compiled | None, log_params: bool) -> PgbuildError:
     """A pgbuild error for a psycopg one, naming the table, column, constraint
     and parameter the server reported, and the statement (values only when
     ``log_params``).
 
     psycopg's own refusals before anything is sent (a NUL byte in a str, a
-    type it cannot adapt) are :class:`QueryError`; serialization failures and
-    deadlocks :class:`SerializationError`; constraint violations
-    :class:`IntegrityError`; everything else :class:`DatabaseError`.
+    str UTF-8 cannot encode, a type it cannot adapt) are :class:`QueryError`;
+    serialization failures and deadlocks :class:`SerializationError`;
+    constraint violations :class:`IntegrityError`; everything else
+    :class:`DatabaseError`.
     """
+    if isinstance(exc, UnicodeEncodeError):
+        message = (
+            "a str value cannot be sent as UTF-8 (it holds a lone surrogate, "
+            f"{exc.object[exc.start:exc.end]!r}); nothing was sent to the server"
+        )
+        if compiled is not None:
+            message += f"\nstatement: {compiled.as_string()}"
+        return QueryError(message)
     if exc.sqlstate is None and isinstance(exc, _CLIENT_SIDE):
         return _client_error(exc, compiled, log_params)
     diag = exc.diag

@@ -373,6 +373,36 @@ def test_a_nul_byte_in_any_other_value_is_a_query_error_naming_the_parameter(
     assert unchanged(db)
 
 
+SURROGATE = "a\ud800b"  # a lone surrogate: a Python str that UTF-8 cannot hold
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        pytest.param(lambda db: db.insert(Typed).values({"id": 2, "label": SURROGATE}).execute(),
+                     id="insert"),
+        pytest.param(
+            lambda db: db.insert(Typed).values(
+                [{"id": 2, "label": "a"}, {"id": 3, "label": SURROGATE}]
+            ).execute(),
+            id="insert many",
+        ),
+        pytest.param(lambda db: db.select().from_(Typed).where(eq(Typed.label, SURROGATE)).all(),
+                     id="where"),
+        pytest.param(lambda db: db.execute(sql("SELECT {a}::text AS a", a=SURROGATE)), id="sql"),
+        pytest.param(lambda db: list(db.select().from_(Typed)
+                                     .where(eq(Typed.label, SURROGATE)).iter()), id="iter"),
+        pytest.param(lambda db: db.copy_into(Typed, [{"id": 2, "label": SURROGATE}]), id="copy"),
+    ],
+)
+def test_a_str_utf8_cannot_encode_is_a_query_error_and_sends_nothing(
+    db: Database, typed: None, run: Callable[[Database], Any]
+) -> None:
+    with pytest.raises(QueryError, match=r"lone surrogate.*nothing was sent"):
+        run(db)
+    assert unchanged(db)
+
+
 def test_a_nul_inside_a_jsonb_document_is_the_servers_error_and_writes_nothing(
     db: Database, typed: None
 ) -> None:
