@@ -126,10 +126,7 @@ def _select_body(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
         parts += [_k(" HAVING "), q._having._render(ctx)]
     if q._order_by:
         parts += [_k(" ORDER BY "), _list(q._order_by, ctx)]
-    if q._limit is not None:
-        parts += [_k(" LIMIT "), _operand(q._limit, ctx, None)]
-    if q._offset is not None:
-        parts += [_k(" OFFSET "), _operand(q._offset, ctx, None)]
+    parts += limit_offset(q._limit, q._offset, ctx)
     parts += [_lock(lock) for lock in q._locks]
     return Frag(parts)
 
@@ -176,11 +173,18 @@ def _compound_body(q: Compound[Any, Any], ctx: Ctx) -> pg.Composable:
     # ORDER BY of a compound names output columns, so columns render bare.
     if q._order_by:
         parts += [_k(" ORDER BY "), _list(q._order_by, ctx.unqualified())]
-    if q._limit is not None:
-        parts += [_k(" LIMIT "), _operand(q._limit, ctx, None)]
-    if q._offset is not None:
-        parts += [_k(" OFFSET "), _operand(q._offset, ctx, None)]
+    parts += limit_offset(q._limit, q._offset, ctx)
     return Frag(parts)
+
+
+def limit_offset(limit: Any, offset: Any, ctx: Ctx) -> list[pg.Composable]:
+    """`` LIMIT n OFFSET m``, each when given: an int (bound) or an expression."""
+    parts: list[pg.Composable] = []
+    if limit is not None:
+        parts += [_k(" LIMIT "), _operand(limit, ctx, None)]
+    if offset is not None:
+        parts += [_k(" OFFSET "), _operand(offset, ctx, None)]
+    return parts
 
 
 def _binds(op: str) -> int:

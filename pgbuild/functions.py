@@ -134,7 +134,7 @@ class VectorDistance(Expr[float]):
         distance = [_OPEN, _operand(self.left, ctx, None), pg.SQL(self.operator), right, _CLOSE]
         if self.negate:
             return Frag([_OPEN, *distance, pg.SQL(" * -1"), _CLOSE])
-        return pg.Composed(distance)
+        return Frag(distance)
 
 
 def l2_distance(left: Expr[Any], right: Any) -> Expr[float]:

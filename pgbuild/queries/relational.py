@@ -39,9 +39,9 @@ from psycopg import sql as pg
 from psycopg.pq import Format
 
 from pgbuild.columns import Column
-from pgbuild.compiler import order_items
+from pgbuild.compiler import limit_offset, order_items
 from pgbuild.errors import QueryError
-from pgbuild.expressions import Compiled, Expr, Labelled, OrderBy, _operand
+from pgbuild.expressions import Compiled, Expr, Labelled, OrderBy
 from pgbuild.queries.base import (
     Async,
     Executor,
@@ -305,10 +305,7 @@ def _top(level: _Level, ctx: Ctx, first: bool) -> pg.Composable:
     parts += _order_clause(level, ctx, scope)
     if first:
         parts.append(keyword(" LIMIT 1"))
-    elif level.limit is not None:
-        parts += [keyword(" LIMIT "), _operand(level.limit, ctx, None)]
-    if level.offset is not None:
-        parts += [keyword(" OFFSET "), _operand(level.offset, ctx, None)]
+    parts += limit_offset(None if first else level.limit, level.offset, ctx)
     return Frag(parts)
 
 
@@ -355,10 +352,7 @@ def _nested(
     parts += _order_clause(level, ctx, scope)
     if not rel.many:
         parts.append(keyword(" LIMIT 1"))
-    elif level.limit is not None:
-        parts += [keyword(" LIMIT "), _operand(level.limit, ctx, None)]
-    if level.offset is not None:
-        parts += [keyword(" OFFSET "), _operand(level.offset, ctx, None)]
+    parts += limit_offset(level.limit if rel.many else None, level.offset, ctx)
     inner = Frag(parts)
     if not rel.many:
         return fmt("({})", inner)
