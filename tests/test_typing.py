@@ -12,17 +12,23 @@ from mypy import api
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_public_api_types_check_under_mypy_strict() -> None:
-    stdout, stderr, status = api.run(
+def mypy_strict(path: Path) -> tuple[str, str, int]:
+    """mypy --strict on ``path`` with the project's configuration (and so its
+    plugin), from scratch: (stdout, stderr, exit status)."""
+    return api.run(
         [
             "--strict",
             "--no-incremental",
             "--cache-dir=/dev/null",
             "--config-file",
             str(ROOT / "pyproject.toml"),
-            str(ROOT / "tests" / "typing"),
+            str(path),
         ]
     )
+
+
+def test_public_api_types_check_under_mypy_strict() -> None:
+    stdout, stderr, status = mypy_strict(ROOT / "tests" / "typing")
     assert status == 0, stdout + stderr
 
 
@@ -36,16 +42,7 @@ def test_row_construction_errors_name_the_column(tmp_path: Path) -> None:
         'Users(id="u1", email=42)\n'
         'Users(id="u1")\n'
     )
-    stdout, stderr, status = api.run(
-        [
-            "--strict",
-            "--no-incremental",
-            "--cache-dir=/dev/null",
-            "--config-file",
-            str(ROOT / "pyproject.toml"),
-            str(program),
-        ]
-    )
+    stdout, stderr, status = mypy_strict(program)
     assert status == 1, stdout + stderr
     assert 'rows.py:2: error: Unexpected keyword argument "nmae" for "Users"' in stdout
     assert (
