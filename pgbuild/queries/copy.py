@@ -16,7 +16,7 @@ from psycopg import sql as pg
 from pgbuild.columns import Column
 from pgbuild.compiler import table_ref
 from pgbuild.errors import QueryError
-from pgbuild.queries.insert import Insert, RowValues, plain_rows
+from pgbuild.queries.insert import RowValues, checked_rows, plain_rows
 from pgbuild.render import fmt, ident, join
 from pgbuild.table import Table
 
@@ -25,10 +25,13 @@ def copy_plan(
     table: type[Table], rows: Sequence[RowValues]
 ) -> tuple[pg.Composed, list[tuple[Any, ...]]]:
     """The ``COPY`` statement and the rows as tuples in its column order."""
+    if not rows:
+        raise QueryError(f"insert into {table.__table__.name}: values([]) has no rows to insert")
     plain = plain_rows(table, rows)
     if plain is not None:
         return _statement(table, plain.columns), list(zip(*plain.values, strict=True))
-    checked = Insert(None, table).values(list(rows))._all_rows()
+    # Not plain (plain_rows said so once): checked row by row.
+    checked = checked_rows(table, rows)
     columns = [c for c in table.__table__.columns if c in checked[0]]
     first = checked[0].keys()
     for i, row in enumerate(checked):

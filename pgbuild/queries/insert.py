@@ -287,6 +287,31 @@ def plain_rows(table: type[Table], rows: Sequence[RowValues]) -> Plain | None:
     return Plain(columns, values)
 
 
+def checked_rows(
+    table: type[Table], rows: Sequence[RowValues]
+) -> tuple[dict[Column[Any], Any], ...]:
+    """The general path of ``values()``, row by row: each row keyed by column,
+    its values checked, its Python-side defaults filled, and a missing NOT
+    NULL column named with its row."""
+    normalised: tuple[dict[Column[Any], Any], ...]
+    if len(rows) == 1:
+        normalised = (_fill(table, normalise_row(table, rows[0])),)
+    else:
+        unfilled = [normalise_row(table, r, check=False) for r in rows]
+        check_rows(table, unfilled)
+        normalised = tuple(_fill(table, row) for row in unfilled)
+    required = _columns(table).required
+    for i, row in enumerate(normalised):
+        for col in required:
+            if row.get(col, ...) is None or col not in row:
+                where = f" (row {i})" if len(normalised) > 1 else ""
+                raise QueryError(
+                    f"insert into {table.__table__.name}{where}: column {col.attr!r} is "
+                    "NOT NULL and has no default; give it a value"
+                )
+    return normalised
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class OnConflict:
     target: tuple[Expr[Any], ...] = ()
@@ -322,31 +347,16 @@ class Insert(WriteQuery[TT, M]):
         the missing ones; ``values({})`` is ``DEFAULT VALUES``.
         """
         many = rows if isinstance(rows, Sequence) else [rows]
-        meta = self._table.__table__
         if not many:
-            raise QueryError(f"insert into {meta.name}: values([]) has no rows to insert")
+            raise QueryError(
+                f"insert into {self._table.__table__.name}: values([]) has no rows to insert"
+            )
         plain = plain_rows(self._table, many)
         if plain is not None and not any(c.dims for c in plain.columns):
             # Kept as columns only (unnest would flatten array values).
             arrays = tuple(zip(plain.columns, plain.values, strict=True))
             return self._replace(_rows=(), _arrays=arrays, _source=None)
-        normalised: tuple[dict[Column[Any], Any], ...]
-        if len(many) == 1:
-            normalised = (_fill(self._table, normalise_row(self._table, many[0])),)
-        else:
-            unfilled = [normalise_row(self._table, r, check=False) for r in many]
-            check_rows(self._table, unfilled)
-            normalised = tuple(_fill(self._table, row) for row in unfilled)
-        required = _columns(self._table).required
-        for i, row in enumerate(normalised):
-            for col in required:
-                if row.get(col, ...) is None or col not in row:
-                    where = f" (row {i})" if len(normalised) > 1 else ""
-                    raise QueryError(
-                        f"insert into {meta.name}{where}: column {col.attr!r} is NOT NULL "
-                        "and has no default; give it a value"
-                    )
-        return self._replace(_rows=normalised, _arrays=None, _source=None)
+        return self._replace(_rows=checked_rows(self._table, many), _arrays=None, _source=None)
 
     def select(
         self, query: Query[Any, Any], columns: Sequence[Column[Any] | str] | None = None
