@@ -27,7 +27,13 @@ import psycopg
 from psycopg import sql
 from psycopg.adapt import Buffer, Loader
 
-from pgbuild.studio.protocol import ApiError, database_error, optional_str, require_list
+from pgbuild.studio.protocol import (
+    ApiError,
+    database_error,
+    optional_str,
+    require_list,
+    server_message,
+)
 
 __all__ = ["MAX_ROWS", "Running", "run"]
 
@@ -128,8 +134,8 @@ def run(
             rowcount = cur.rowcount
             columns = _columns(conn, cur)
     except psycopg.errors.QueryCanceled as exc:
-        why = (exc.diag.message_primary or str(exc)).strip()
-        raise ApiError(400, f"cancelled: {why}", sqlstate=exc.sqlstate) from exc
+        raise ApiError(400, f"cancelled: {server_message(exc)}",
+                       sqlstate=exc.sqlstate) from exc
     except psycopg.Error as exc:
         raise database_error(exc, "the statement failed") from exc
     finally:

@@ -23,7 +23,7 @@ from psycopg import sql
 
 from pgbuild.studio.catalog import ColumnInfo, TableInfo
 from pgbuild.studio.grid import cells_sql, encode_cell, key_condition
-from pgbuild.studio.protocol import ApiError, Params, execute, require_object
+from pgbuild.studio.protocol import ApiError, Params, execute, require_object, server_message
 
 __all__ = ["Statement", "apply", "plan"]
 
@@ -141,7 +141,7 @@ def apply(
 def _failed(conn: psycopg.Connection[Any], statement: Statement | None,
             exc: psycopg.Error) -> ApiError:
     diag = exc.diag
-    message = (diag.message_primary or str(exc)).strip()
+    message = server_message(exc)
     where = statement.what if statement is not None else "the commit"
     extra: dict[str, Any] = {"sqlstate": exc.sqlstate}
     column = diag.column_name

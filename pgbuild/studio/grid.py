@@ -33,7 +33,14 @@ import psycopg
 from psycopg import sql
 
 from pgbuild.studio.catalog import ColumnInfo, TableInfo
-from pgbuild.studio.protocol import ApiError, Params, database_error, execute, require_object
+from pgbuild.studio.protocol import (
+    ApiError,
+    Params,
+    database_error,
+    execute,
+    require_object,
+    server_message,
+)
 
 __all__ = ["ALIAS", "Page", "Sort", "cells_sql", "count_rows", "encode_cell", "filters_sql",
            "from_sql", "key_condition", "key_parts", "order_sql", "parse_sort", "read_page"]
@@ -181,8 +188,7 @@ def explain_filter_error(
                 try:
                     execute(conn, sql.SQL("SELECT CAST($1 AS {})").format(target), [v])
                 except psycopg.Error as bad:
-                    message = (bad.diag.message_primary or str(bad)).strip()
-                    return ApiError(400, f"filter on {column.name!r}: {message}",
+                    return ApiError(400, f"filter on {column.name!r}: {server_message(bad)}",
                                     column=column.name)
     return database_error(exc, f"reading {table.label}")
 

@@ -24,6 +24,7 @@ __all__ = [
     "require_list",
     "require_object",
     "require_str",
+    "server_message",
 ]
 
 
@@ -84,12 +85,18 @@ def execute(
     return cur
 
 
+def server_message(exc: psycopg.Error) -> str:
+    """The server's primary message for ``exc`` (psycopg's text when there
+    is none), without the trailing newline."""
+    return (exc.diag.message_primary or str(exc)).strip()
+
+
 def database_error(exc: psycopg.Error, what: str) -> ApiError:
     """A 400 for a statement the server refused (bad value, constraint,
     read-only session, timeout), naming ``what`` was being done; SQLSTATE
     and the column the server blames go along as fields."""
     diag = exc.diag
-    message = (diag.message_primary or str(exc)).strip()
+    message = server_message(exc)
     detail = (diag.message_detail or "").strip()
     extra: dict[str, Any] = {"sqlstate": exc.sqlstate}
     if diag.column_name:
