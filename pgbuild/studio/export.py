@@ -34,7 +34,7 @@ from pgbuild.studio.grid import (
     order_sql,
     parse_sort,
 )
-from pgbuild.studio.protocol import ApiError, Download, Params, execute, server_message
+from pgbuild.studio.protocol import ApiError, Download, Params, database_error, execute
 
 __all__ = ["content_disposition", "download_bytea", "export_rows"]
 
@@ -145,7 +145,7 @@ def download_bytea(
             cur.execute(query, p.values, binary=True)
             row = cur.fetchone()
         except psycopg.Error as exc:
-            raise ApiError(400, f"reading {table.label}: {server_message(exc)}") from exc
+            raise database_error(exc, f"reading {table.label}") from exc
     if row is None:
         raise ApiError(404, f"no row of {table.label} has that key")
     if row[0] is None:
