@@ -23,7 +23,14 @@ from psycopg import sql
 
 from pgbuild.studio.catalog import ColumnInfo, TableInfo
 from pgbuild.studio.grid import cells_sql, encode_cell, key_condition
-from pgbuild.studio.protocol import ApiError, Params, execute, require_object, server_message
+from pgbuild.studio.protocol import (
+    ApiError,
+    Params,
+    cast_failure,
+    execute,
+    require_object,
+    server_message,
+)
 
 __all__ = ["Statement", "apply", "plan"]
 
@@ -161,8 +168,6 @@ def _failed(conn: psycopg.Connection[Any], statement: Statement | None,
 def _bad_value(conn: psycopg.Connection[Any], statement: Statement) -> str | None:
     """The first column whose value does not read as its type."""
     for column, value in statement.values:
-        try:
-            execute(conn, sql.SQL("SELECT CAST($1 AS {})").format(column.cast_type), [value])
-        except psycopg.Error:
+        if cast_failure(conn, column.cast_type, value) is not None:
             return column.name
     return None

@@ -36,6 +36,7 @@ from pgbuild.studio.catalog import ColumnInfo, TableInfo
 from pgbuild.studio.protocol import (
     ApiError,
     Params,
+    cast_failure,
     database_error,
     execute,
     require_object,
@@ -185,9 +186,8 @@ def explain_filter_error(
             json_value = raw.get("op") == "@>" and column.kind != "array"
             target = sql.SQL("jsonb") if json_value else column.cast_type
             for v in value if isinstance(value, list) else [value]:
-                try:
-                    execute(conn, sql.SQL("SELECT CAST($1 AS {})").format(target), [v])
-                except psycopg.Error as bad:
+                bad = cast_failure(conn, target, v)
+                if bad is not None:
                     return ApiError(400, f"filter on {column.name!r}: {server_message(bad)}",
                                     column=column.name)
     return database_error(exc, f"reading {table.label}")

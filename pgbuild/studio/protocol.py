@@ -18,6 +18,7 @@ __all__ = [
     "ApiError",
     "Download",
     "Params",
+    "cast_failure",
     "database_error",
     "execute",
     "optional_str",
@@ -83,6 +84,19 @@ def execute(
     cur = psycopg.RawCursor(conn)
     cur.execute(query, list(params))
     return cur
+
+
+def cast_failure(
+    conn: psycopg.Connection[Any], target: sql.Composable, value: Any
+) -> psycopg.Error | None:
+    """The server's error when ``value`` does not read as the type
+    ``target``, else None: how a failed statement's bad value is found,
+    once the statement has been rolled back."""
+    try:
+        execute(conn, sql.SQL("SELECT CAST($1 AS {})").format(target), [value])
+    except psycopg.Error as exc:
+        return exc
+    return None
 
 
 def server_message(exc: psycopg.Error) -> str:
