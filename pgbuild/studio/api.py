@@ -90,6 +90,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from pgbuild.database import Database
 from pgbuild.studio import catalog, console, edits, export, grid, migrations
 from pgbuild.studio.protocol import (
@@ -189,25 +191,26 @@ def _writable(ctx: Context) -> None:
         raise ApiError(403, "the studio is read-only; start it with --write to edit rows")
 
 
-def _plan(ctx: Context, request: Request) -> tuple[catalog.TableInfo, list[edits.Statement]]:
+def _plan(
+    conn: psycopg.Connection[Any], request: Request
+) -> tuple[catalog.TableInfo, list[edits.Statement]]:
     body = request.object()
     schema_name, table_name = require_str(body, "schema"), require_str(body, "table")
-    with ctx.db.pool.connection() as conn:
-        table = catalog.load_table(conn, schema_name, table_name)
+    table = catalog.load_table(conn, schema_name, table_name)
     return table, edits.plan(table, require_list(body, "changes"))
 
 
 def preview(ctx: Context, request: Request) -> dict[str, Any]:
     _writable(ctx)
-    _, statements = _plan(ctx, request)
     with ctx.db.pool.connection() as conn:
+        _, statements = _plan(conn, request)
         return {"statements": [s.to_json(conn) for s in statements]}
 
 
 def apply(ctx: Context, request: Request) -> dict[str, Any]:
     _writable(ctx)
-    table, statements = _plan(ctx, request)
     with ctx.db.pool.connection() as conn:
+        table, statements = _plan(conn, request)
         return edits.apply(conn, table, statements)
 
 
