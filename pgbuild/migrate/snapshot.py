@@ -332,14 +332,6 @@ def _code_start(chunk: str) -> int:
     return -1
 
 
-def strip_comments(statement: str) -> str:
-    """The statement without its leading comment lines, for messages."""
-    lines = statement.splitlines()
-    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
-        lines.pop(0)
-    return "\n".join(lines) or statement
-
-
 # ------------------------------------------------------------------ generate, check, export
 
 
