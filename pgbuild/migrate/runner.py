@@ -39,6 +39,7 @@ from pgbuild.migrate.snapshot import (
     NO_TRANSACTION,
     Folder,
     Migration,
+    checksum,
     no_transaction,
     scan,
     split_sql_lines,
@@ -312,8 +313,9 @@ def up(
             state = compute_status(folder, read_applied(conn, cfg))
             _refuse(state, cfg)
             for m in state.pending:
-                say(f"-- {m.sql.name}" + ("" if m.transactional() else " (no transaction)"))
-                say(m.text().rstrip() + "\n")
+                text = m.text()
+                say(f"-- {m.sql.name}" + (" (no transaction)" if no_transaction(text) else ""))
+                say(text.rstrip() + "\n")
             if not state.pending:
                 say("nothing to apply")
             return [m.name for m in state.pending]
@@ -343,13 +345,13 @@ def _apply(conn: psycopg.Connection[Any], config: Config, m: Migration, say: Ech
     if no_transaction(text):
         for i, (line, statement) in enumerate(statements):
             _execute(conn, m, statement, line, i, **_fate(i))
-        conn.execute(record, (m.name, m.checksum()))
+        conn.execute(record, (m.name, checksum(text)))
     else:
         _refuse_transaction_control(m, statements)
         with conn.transaction():
             for i, (line, statement) in enumerate(statements):
                 _execute(conn, m, statement, line, i)
-            conn.execute(record, (m.name, m.checksum()))
+            conn.execute(record, (m.name, checksum(text)))
     say(f"applied {m.name}")
 
 
