@@ -342,17 +342,33 @@ def _apply(conn: psycopg.Connection[Any], config: Config, m: Migration, say: Ech
     if not statements:
         say(f"warning: {m.sql} has no statements; recording it as applied")
     record = pg.SQL("INSERT INTO {} (name, checksum) VALUES (%s, %s)").format(_table(config))
-    if no_transaction(text):
-        for i, (line, statement) in enumerate(statements):
-            _execute(conn, m, statement, line, i, **_fate(i))
-        conn.execute(record, (m.name, checksum(text)))
-    else:
+    transactional = not no_transaction(text)
+    if transactional:
         _refuse_transaction_control(m, statements)
+    _run_file(conn, m, statements, transactional, record, (m.name, checksum(text)))
+    say(f"applied {m.name}")
+
+
+def _run_file(
+    conn: psycopg.Connection[Any],
+    m: Migration,
+    statements: list[tuple[int, str]],
+    transactional: bool,
+    bookkeeping: pg.Composed,
+    params: tuple[str, ...],
+) -> None:
+    """Run a migration file's ``statements``, then ``bookkeeping`` (recording
+    or forgetting it): all in one transaction, or, for a no-transaction
+    file, one after the other."""
+    if transactional:
         with conn.transaction():
             for i, (line, statement) in enumerate(statements):
                 _execute(conn, m, statement, line, i)
-            conn.execute(record, (m.name, checksum(text)))
-    say(f"applied {m.name}")
+            conn.execute(bookkeeping, params)
+    else:
+        for i, (line, statement) in enumerate(statements):
+            _execute(conn, m, statement, line, i, **_fate(i))
+        conn.execute(bookkeeping, params)
 
 
 def _refuse_transaction_control(m: Migration, statements: list[tuple[int, str]]) -> None:
@@ -479,15 +495,7 @@ def down(
                 say(f"-- {m.down.name}")
                 say(text.rstrip() + "\n")
                 continue
-            if no_transaction(text):
-                for i, (line, statement) in enumerate(statements):
-                    _execute(conn, reverse, statement, line, i, **_fate(i))
-                conn.execute(forget, (m.name,))
-            else:
-                with conn.transaction():
-                    for i, (line, statement) in enumerate(statements):
-                        _execute(conn, reverse, statement, line, i)
-                    conn.execute(forget, (m.name,))
+            _run_file(conn, reverse, statements, not no_transaction(text), forget, (m.name,))
             say(f"reverted {m.name}")
         return [m.name for m, _ in plan]
 
