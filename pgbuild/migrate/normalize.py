@@ -261,16 +261,25 @@ def normal_expr(text: str | None) -> str | None:
     """
     if text is None:
         return None
+    return _normal_form(text, _whole_expr)
+
+
+def _whole_expr(parser: Parser) -> Any:
+    node = parser.expr()
+    if not parser.at_end():
+        raise Unparsable("trailing text")
+    return _canon(node)
+
+
+def _normal_form(text: str, read: Callable[[Parser], Any]) -> str:
+    """``repr(read(parser))`` over the tokens of ``text``: text that does not
+    tokenize compares by its words, text ``read`` cannot parse token by token."""
     try:
         tokens = tokenize(text)
     except Unparsable:
         return " ".join(text.split())
     try:
-        parser = Parser(tokens)
-        node = parser.expr()
-        if not parser.at_end():
-            raise Unparsable("trailing text")
-        return repr(_canon(node))
+        return repr(read(Parser(tokens)))
     except (Unparsable, IndexError, RecursionError):
         return _token_key(tokens)
 
@@ -343,32 +352,28 @@ def normal_index_item(text: str, method: str = "btree") -> str:
     """The normal form of one index item: an expression, then an optional
     operator class (none when it is the ``method``'s default, see
     :data:`DEFAULT_OPCLASSES`), ``ASC``/``DESC`` and ``NULLS FIRST``/``LAST``."""
-    try:
-        tokens = tokenize(text)
-    except Unparsable:
-        return " ".join(text.split())
-    try:
-        parser = Parser(tokens)
-        node = _canon(parser.expr())
-        opclass: tuple[str, ...] | None = None
-        if not parser.at_end() and parser.word() not in ("asc", "desc", "nulls"):
-            opclass = parser.name()
-            if opclass[0] == "pg_catalog":
-                opclass = opclass[1:]
-            if len(opclass) == 1 and opclass[0] in DEFAULT_OPCLASSES.get(method, ()):
-                opclass = None
-        descending = parser.word() == "desc"
-        if parser.word() in ("asc", "desc"):
-            parser.take()
-        nulls_first = descending
-        if parser.word() == "nulls":
-            parser.take()
-            nulls_first = parser.take().value == "first"
-        if not parser.at_end():
-            raise Unparsable("trailing text")
-        return repr((node, opclass, descending, nulls_first))
-    except (Unparsable, IndexError, RecursionError):
-        return _token_key(tokens)
+    return _normal_form(text, lambda parser: _index_item(parser, method))
+
+
+def _index_item(parser: Parser, method: str) -> Any:
+    node = _canon(parser.expr())
+    opclass: tuple[str, ...] | None = None
+    if not parser.at_end() and parser.word() not in ("asc", "desc", "nulls"):
+        opclass = parser.name()
+        if opclass[0] == "pg_catalog":
+            opclass = opclass[1:]
+        if len(opclass) == 1 and opclass[0] in DEFAULT_OPCLASSES.get(method, ()):
+            opclass = None
+    descending = parser.word() == "desc"
+    if parser.word() in ("asc", "desc"):
+        parser.take()
+    nulls_first = descending
+    if parser.word() == "nulls":
+        parser.take()
+        nulls_first = parser.take().value == "first"
+    if not parser.at_end():
+        raise Unparsable("trailing text")
+    return (node, opclass, descending, nulls_first)
 
 
 def identifiers_in(text: str | None) -> set[str]:
