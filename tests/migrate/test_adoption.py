@@ -60,14 +60,14 @@ from pgbuild.migrate import (
     status,
     up,
 )
-from pgbuild.migrate.cli import main
 from pgbuild.migrate.config import load_config
 from pgbuild.migrate.declared import from_tables
 from pgbuild.migrate.diff import diff
 from pgbuild.migrate.introspect import introspect
 from pgbuild.migrate.model import Schema
 from pgbuild.migrate.pull import pull
-from pgbuild.migrate.snapshot import declared_schema, split_sql
+from pgbuild.migrate.snapshot import split_sql
+from tests.migrate.test_cli import cli, declared, live
 from tests.migrate.test_diff import both_ways, kinds
 from tests.migrate.test_model import reset, scratch_connection, scratch_database
 
@@ -157,12 +157,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def run(url: str, text: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url, autocommit=True) as conn:
         cur = conn.execute(text.encode())
@@ -173,17 +167,6 @@ def everything(url: str) -> Schema:
     """The whole live model, nothing filtered."""
     with psycopg.connect(url, autocommit=True) as conn:
         return introspect(conn)
-
-
-def live(url: str) -> Schema:
-    """The live model without the tracking table."""
-    model = everything(url)
-    tables = {k: t for k, t in model.tables.items() if k != "pgbuild_migrations"}
-    return Schema(model.schemas, model.enums, tables, model.extensions)
-
-
-def declared(project: Path) -> Schema:
-    return declared_schema(load_config(project))
 
 
 def applied(url: str) -> list[tuple[str, str]]:
