@@ -49,6 +49,11 @@ __all__ = [
 DEFAULT_MIGRATIONS_TABLE = "pgbuild_migrations"
 _KEYS = {"schema", "migrations", "schemas", "tables", "migrations_table"}
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# The smallest [tool.pgbuild] section, shown when there is none.
+_EXAMPLE = (
+    '[tool.pgbuild]\nschema = "schema"          # module holding your Table classes\n'
+    'migrations = "migrations"  # folder for generated migrations'
+)
 
 
 @dataclass(frozen=True)
@@ -108,14 +113,11 @@ def load_config(start: str | os.PathLike[str] | None = None) -> Config:
             return _parse(candidate, section)
     if nearest is None:
         raise PgbuildError(
-            f"no pyproject.toml found in {origin} or its parents; create one with\n"
-            '[tool.pgbuild]\nschema = "schema"          # module holding your Table classes\n'
-            'migrations = "migrations"  # folder for generated migrations'
+            f"no pyproject.toml found in {origin} or its parents; create one with\n" + _EXAMPLE
         )
     raise PgbuildError(
         f"{nearest} has no [tool.pgbuild] section (nor has any pyproject.toml above it); add\n"
-        '[tool.pgbuild]\nschema = "schema"          # module holding your Table classes\n'
-        'migrations = "migrations"  # folder for generated migrations'
+        + _EXAMPLE
     )
 
 
