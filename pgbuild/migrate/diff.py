@@ -714,9 +714,7 @@ def _bare(item: str) -> bool:
         tokens = tokenize(item)
     except Unparsable:
         return False
-    return bool(tokens) and tokens[0].kind in ("id", "qid") and all(
-        t.kind in ("id", "qid") for t in tokens
-    )
+    return bool(tokens) and all(t.kind in ("id", "qid") for t in tokens)
 
 
 def _needs_recreate(before: Column, after: Column) -> bool:
