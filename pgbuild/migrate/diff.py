@@ -591,7 +591,7 @@ class _Differ:
         }
         touched_idx = {
             i.name for i in r.indexes
-            if mentions([*(x for x in i.columns if not _bare(x)), i.predicate])
+            if mentions(_expressions(i))
             or set(identifiers_in(", ".join(i.columns))) & recreate
             or set(i.include) & recreate
         }
@@ -620,8 +620,7 @@ class _Differ:
             dropped = {c.name for c in (*plan.indexes.drops, *plan.constraints.drops)}
             renamed = dict(plan.indexes.renames) | dict(plan.constraints.renames)
             for i in table.indexes:
-                texts = [*(x for x in i.columns if not _bare(x)), i.predicate]
-                if i.name not in dropped and any(identifiers_in(t) & cols for t in texts):
+                if i.name not in dropped and any(identifiers_in(t) & cols for t in _expressions(i)):
                     indexes.append((key, replace(i, name=renamed.get(i.name, i.name))))
             for c in table.checks:
                 if c.name not in dropped and identifiers_in(c.expression) & cols:
@@ -715,6 +714,12 @@ def _bare(item: str) -> bool:
     except Unparsable:
         return False
     return bool(tokens) and all(t.kind in ("id", "qid") for t in tokens)
+
+
+def _expressions(index: Index) -> list[str | None]:
+    """The expressions of an index: its items that are not plain columns,
+    and its predicate."""
+    return [*(x for x in index.columns if not _bare(x)), index.predicate]
 
 
 def _needs_recreate(before: Column, after: Column) -> bool:
