@@ -201,8 +201,9 @@ def identity_options(start: int | None, increment: int | None) -> tuple[int | No
     """An identity's START and INCREMENT, None where they are PostgreSQL's
     defaults (increment 1; start 1 ascending, -1 descending)."""
     step = 1 if increment is None else increment
-    first = (1 if step > 0 else -1) if start is None else start
-    return (None if first == (1 if step > 0 else -1) else first), (None if step == 1 else step)
+    default_start = 1 if step > 0 else -1
+    first = default_start if start is None else start
+    return (None if first == default_start else first), (None if step == 1 else step)
 
 
 @dataclass(frozen=True)
