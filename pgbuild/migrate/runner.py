@@ -413,10 +413,10 @@ def _execute(
         where = f"migration {m.sql}" if m is not None else "push"
         location = f"{m.sql}:{line}" if m is not None else f"statement {index + 1}"
         diag = exc.diag
-        server = (diag.message_primary or str(exc)).strip() if diag else str(exc).strip()
+        server = (diag.message_primary or str(exc)).strip()
         sqlstate = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
-        detail = f"\n  detail: {diag.message_detail}" if diag and diag.message_detail else ""
-        hint = f"\n  hint: {diag.message_hint}" if diag and diag.message_hint else ""
+        detail = f"\n  detail: {diag.message_detail}" if diag.message_detail else ""
+        hint = f"\n  hint: {diag.message_hint}" if diag.message_hint else ""
         raise DatabaseError(
             f"{where} failed; {fate}\n  at {location}: {statement}\n"
             f"  server: {server}{sqlstate}{detail}{hint}",
