@@ -680,8 +680,8 @@ def push(
             return []
         losing = [op for op in ops if op.loses_data]
         groups = commit_groups(ops)
+        count = f"{len(ops)} change{'s' if len(ops) != 1 else ''}"
         if dry_run:
-            count = f"{len(ops)} change{'s' if len(ops) != 1 else ''}"
             say(f"-- push --dry-run: {count}, nothing was changed; this is the SQL push runs"
                 + ("" if len(groups) == 1 else f", in {len(groups)} transactions"))
             for i, group in enumerate(groups):
@@ -710,5 +710,5 @@ def push(
                     for statement in op.statements():
                         _execute(conn, None, statement, 0, done, fate=fate)
                         done += 1
-        say(f"pushed {len(ops)} change{'s' if len(ops) != 1 else ''}")
+        say(f"pushed {count}")
         return ops
