@@ -187,6 +187,18 @@ _POOLER_PORTS = frozenset({"6432", "6543"})
 _NEON_POOLER = re.compile(r"-pooler\.")
 
 
+def given_url(url: str | None) -> tuple[str | None, str]:
+    """The URL tools that manage the schema use, and where it came from:
+    ``url`` (``--url``), else ``DATABASE_DIRECT_URL`` (a pooler's direct
+    port), else ``DATABASE_URL``; ``None`` when none is set."""
+    if url:
+        return url, "--url"
+    for var in ("DATABASE_DIRECT_URL", "DATABASE_URL"):
+        if os.environ.get(var):
+            return os.environ[var], var
+    return None, "--url"
+
+
 def database_url(
     config: Config,
     url: str | None = None,
@@ -201,12 +213,7 @@ def database_url(
     A known transaction-mode pooler is refused unless ``allow_pooler``: the
     advisory lock that serialises migrations needs a session of its own.
     """
-    source = "--url"
-    if not url:
-        for var in ("DATABASE_DIRECT_URL", "DATABASE_URL"):
-            if os.environ.get(var):
-                url, source = os.environ[var], var
-                break
+    url, source = given_url(url)
     if not url:
         from pgbuild.embedded import embedded_url
 

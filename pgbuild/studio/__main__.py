@@ -9,7 +9,6 @@ only and prints its URL, token included; Ctrl-C stops it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import webbrowser
 from collections.abc import Sequence
@@ -22,12 +21,11 @@ __all__ = ["main", "resolve_url"]
 def resolve_url(url: str | None) -> tuple[str, str]:
     """The database URL and where it came from: ``--url``,
     ``DATABASE_DIRECT_URL``, ``DATABASE_URL``, else the embedded server."""
-    if url:
-        return url, "--url"
-    for name in ("DATABASE_DIRECT_URL", "DATABASE_URL"):
-        value = os.environ.get(name)
-        if value:
-            return value, name
+    from pgbuild.migrate.config import given_url
+
+    found, source = given_url(url)
+    if found:
+        return found, source
     from pgbuild.embedded import embedded_url
 
     return embedded_url(), "the embedded development server"
