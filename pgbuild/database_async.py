@@ -92,18 +92,23 @@ class _AsyncSession(Session[Async]):
     async def _execute_on(
         self, connect: Connect, compiled: Compiled, row_factory: Any, fetch: bool
     ) -> tuple[list[Any], int]:
-        started = time.perf_counter() if self._logger is not None else 0.0
-        async with connect() as conn:
-            try:
-                cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
-                async with cur:
-                    query = compiled.query(encoding(conn))
-                    await cur.execute(query, compiled.params, prepare=compiled.prepare)
+        # As Database's: the hot path of every statement, cursor left unclosed.
+        logger = self._logger
+        started = time.perf_counter() if logger is not None else 0.0
+        try:
+            async with connect() as conn:
+                try:
+                    cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
+                    await cur.execute(
+                        compiled.query(encoding(conn)), compiled.params, prepare=compiled.prepare
+                    )
                     rows = await cur.fetchall() if fetch and has_rows(cur) else []
                     result = rows, cur.rowcount
-            except STATEMENT_ERRORS as exc:
-                raise self._error(exc, compiled) from exc
-        if self._logger is not None:
+                except STATEMENT_ERRORS as exc:
+                    raise self._error(exc, compiled) from exc
+        except POOL_ERRORS as exc:
+            raise pool_error(exc, "AsyncDatabase", getattr(self, "pool", None)) from exc
+        if logger is not None:
             self._log(compiled, time.perf_counter() - started)
         return result
 
@@ -300,7 +305,10 @@ class AsyncDatabase(_AsyncSession):
                     if not unreachable(exc):
                         raise
                     self._replicas.down(node)
-        return await self._execute_on(self._connection, compiled, row_factory, fetch)
+        if self.pool.closed:  # opened on first use
+            await self.open()
+        # The pool's own context manager: _borrow's would wrap it in another.
+        return await self._execute_on(self.pool.connection, compiled, row_factory, fetch)
 
     async def _stream(
         self, compiled: Compiled, maker: Maker | None, batch_size: int

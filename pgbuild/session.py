@@ -321,7 +321,10 @@ def has_rows(cursor: Any) -> bool:
     """Whether the last statement returned rows (``cursor.description`` would
     build column objects just to say so)."""
     result = cursor.pgresult
-    return result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
+    return result is not None and result.status == _TUPLES_OK
+
+
+_TUPLES_OK = int(psycopg.pq.ExecStatus.TUPLES_OK)
 
 
 def encoding(conn: Any) -> str:

@@ -39,19 +39,25 @@ R = TypeVar("R")
 class Prepared(Generic[R, M]):
     """A compiled query whose terminal methods take the placeholder values."""
 
-    __slots__ = ("_compiled", "_executor", "_maker", "_names", "_no_rows", "_slots")
+    __slots__ = ("_compiled", "_executor", "_fills", "_maker", "_names", "_no_rows", "_params")
 
     def __init__(self, query: Query[R, M]) -> None:
         self._executor: Executor = query._exec()
-        self._compiled = query.compile()
+        self._compiled = compiled = query.compile()
         self._no_rows: QueryError | None = None
         self._maker = None
         try:
             self._maker = query._maker()
         except QueryError as exc:
             self._no_rows = exc  # a write without RETURNING: only execute() applies
-        self._slots = [(i, p) for i, p in enumerate(self._compiled.params) if isinstance(p, Slot)]
-        self._names = frozenset(slot.name for _, slot in self._slots)
+        self._params = list(compiled.params)
+        # (position, name, how to dump the value or None): decided once, not per run.
+        self._fills = [
+            (i, p.name, p.fill if p.column is None or p.column.needs_dump else None)
+            for i, p in enumerate(compiled.params)
+            if isinstance(p, Slot)
+        ]
+        self._names = frozenset(name for _, name, _ in self._fills)
 
     @property
     def placeholders(self) -> frozenset[str]:
@@ -64,22 +70,22 @@ class Prepared(Generic[R, M]):
         return self._compiled
 
     def _bind(self, values: dict[str, Any]) -> Compiled:
-        missing = self._names - values.keys()
-        unknown = values.keys() - self._names
-        if missing or unknown:
-            problems = []
-            if missing:
-                problems.append(f"missing placeholder values: {sorted(missing)}")
-            if unknown:
-                problems.append(f"unknown placeholders: {sorted(unknown)}")
-            raise QueryError(
-                "; ".join(problems) + f" (this query takes {sorted(self._names)})"
-            )
-        params = list(self._compiled.params)
-        for i, slot in self._slots:
-            params[i] = slot.fill(values[slot.name])
+        if values.keys() != self._names:
+            raise self._mismatch(values)
+        params = self._params.copy()
+        for i, name, fill in self._fills:
+            value = values[name]
+            params[i] = value if fill is None else fill(value)
         compiled = self._compiled
         return Compiled(compiled.sql, tuple(params), True, compiled._utf8, compiled.read)
+
+    def _mismatch(self, values: dict[str, Any]) -> QueryError:
+        problems = []
+        if missing := self._names - values.keys():
+            problems.append(f"missing placeholder values: {sorted(missing)}")
+        if unknown := values.keys() - self._names:
+            problems.append(f"unknown placeholders: {sorted(unknown)}")
+        return QueryError("; ".join(problems) + f" (this query takes {sorted(self._names)})")
 
     def _go(self, finish: Finish, values: dict[str, Any]) -> Any:
         if self._no_rows is not None:
