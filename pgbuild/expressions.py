@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeAlias, Ty
 from psycopg import sql as pg
 from psycopg.types.json import Jsonb
 
+from pgbuild.frozen import fast_init
 from pgbuild.render import Ctx, Frag, fmt, join, literal_sql, text_of
 
 if TYPE_CHECKING:
@@ -173,6 +174,7 @@ def _column_of(expr: Any) -> Column[Any] | None:
     return expr if isinstance(expr, Expr) and expr.is_column else None  # type: ignore[return-value]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Param(Expr[T]):
     """A bound value (``%s``). ``column`` decides how the value is dumped."""
@@ -184,6 +186,7 @@ class Param(Expr[T]):
         return _operand(self.value, ctx, self.column)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Placeholder(Expr[Any]):
     """A named value supplied when a prepared query runs: ``placeholder("id")``."""
@@ -216,6 +219,7 @@ def placeholder(name: str) -> Expr[Any]:
     return Placeholder(name)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BinOp(Expr[T]):
     """``left <op> right`` for a fixed set of operators."""
@@ -233,6 +237,7 @@ class BinOp(Expr[T]):
         return Frag([_operand(left, ctx, column), _op(op), _operand(right, ctx, column)])
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BoolOp(Expr[bool]):
     """``(a AND b AND ...)`` or ``(a OR b OR ...)``."""
@@ -249,6 +254,7 @@ class BoolOp(Expr[bool]):
         return Frag([_OPEN, join(sep, [item._render(ctx) for item in items]), _CLOSE])
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Not(Expr[bool]):
     item: Expr[Any]
@@ -257,6 +263,7 @@ class Not(Expr[bool]):
         return fmt("NOT ({})", self.item._render(ctx))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IsNull(Expr[bool]):
     item: Expr[Any]
@@ -267,6 +274,7 @@ class IsNull(Expr[bool]):
         return Frag([_operand(self.item, ctx, None), pg.SQL(suffix)])
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class InList(Expr[bool]):
     """``x = ANY(%s)`` with one array parameter, so the SQL text does not
@@ -294,6 +302,7 @@ class InList(Expr[bool]):
         return Frag([left, fmt(op, array)])
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Between(Expr[bool]):
     item: Expr[Any]
@@ -312,6 +321,7 @@ class Between(Expr[bool]):
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Exists(Expr[bool]):
     query: Expr[Any]
@@ -322,6 +332,7 @@ class Exists(Expr[bool]):
         return Frag([keyword, self.query._render(ctx)])
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Func(Expr[T]):
     """A call of a built-in function; ``name`` comes from pgbuild, never a user."""
@@ -341,6 +352,7 @@ class Func(Expr[T]):
         return fmt("{}({})", pg.SQL(self.name), inner)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Cast(Expr[T]):
     """``value::type`` where the type name is trusted (from pgbuild)."""
@@ -352,6 +364,7 @@ class Cast(Expr[T]):
         return fmt("{}::{}", _operand(self.item, ctx, None), literal_sql(self.type_name))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Raw(Expr[T]):
     """Raw SQL: trusted text interleaved with expressions and bound values.
@@ -382,6 +395,7 @@ def check_name(name: str, where: str) -> str:
     return name
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OpClass(Expr[T]):
     """``expr opclass``: an index column with its operator class."""
@@ -393,6 +407,7 @@ class OpClass(Expr[T]):
         return Frag([self.item._render(ctx), pg.SQL(" " + self.opclass)])
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Labelled(Expr[T]):
     """``expr AS "label"`` in a select list."""
@@ -406,6 +421,7 @@ class Labelled(Expr[T]):
         return Frag([self.item._render(ctx), _AS, ident(self.label)])
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderBy(Expr[Any]):
     """An ``ORDER BY`` item: ``expr ASC|DESC [NULLS FIRST|LAST]``."""
@@ -421,6 +437,7 @@ class OrderBy(Expr[Any]):
         return Frag(parts)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Excluded(Expr[T]):
     """``excluded."column"``: the row proposed for insertion, in ON CONFLICT."""

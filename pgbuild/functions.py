@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 from pgbuild.custom_types import _vector_text
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Cast, Expr, Func, OrderBy, Param, _operand
+from pgbuild.frozen import fast_init
 from pgbuild.render import Ctx, Frag, check_type_name, join
 
 T = TypeVar("T")
@@ -42,6 +43,7 @@ def _key(key: str | int) -> Expr[Any]:
     return Cast(Param(key), "integer" if isinstance(key, int) else "text")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class JsonPath(Expr[Any]):
     """``doc -> 'a' -> 'b'`` (or ``->>`` for the last step, as text)."""
@@ -72,6 +74,7 @@ def json_get_text(doc: Expr[Any], *path: str | int) -> Expr[str | None]:
     return JsonPath(doc, path, as_text=True)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _JsonbOp(Expr[bool]):
     doc: Expr[Any]
@@ -97,6 +100,7 @@ def jsonb_has_key(doc: Expr[Any], key: str) -> Expr[bool]:
 # ------------------------------------------------------------------ arrays
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AnyOf(Expr[Any]):
     """``ANY(array)``, the right side of a comparison: ``eq(value, any_(col))``."""
@@ -117,6 +121,7 @@ def any_(array: Expr[Any]) -> Expr[Any]:
 # ------------------------------------------------------------------ pgvector
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class VectorDistance(Expr[float]):
     """``a <-> b`` (and ``<=>``, ``<#>``) between pgvector vectors."""
@@ -156,6 +161,7 @@ def inner_product(left: Expr[Any], right: Any) -> Expr[float]:
 # ------------------------------------------------------------------ windows
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Over(Expr[T]):
     """``f(...) OVER (PARTITION BY ... ORDER BY ...)``."""
@@ -228,6 +234,7 @@ def lead(item: Expr[T], offset: int = 1, default: Any = None) -> Func[T | None]:
 # ------------------------------------------------------------------ CASE / CAST
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Case(Expr[Any]):
     """``CASE WHEN cond THEN value ... ELSE default END``."""

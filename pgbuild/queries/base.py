@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
-from functools import cache
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar, overload
 
 from psycopg import sql as pg
@@ -18,6 +17,7 @@ from psycopg import sql as pg
 from pgbuild.columns import Column
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Compiled, Expr
+from pgbuild.frozen import replacer
 from pgbuild.render import Ctx
 from pgbuild.rows import Maker, named_maker, table_maker, tuple_maker
 from pgbuild.table import Table
@@ -114,21 +114,6 @@ def reads_only(ctes: Sequence[Any]) -> bool:
     return all(cte._query._reads_only() for cte in ctes)
 
 
-@cache
-def _replacer(cls: type) -> Callable[[Any, dict[str, Any]], Any]:
-    """A copy of a builder with some fields changed. Builders are copied on
-    every call, and ``dataclasses.replace`` re-runs ``__init__``; so, as
-    dataclasses does for ``__init__``, each builder class gets straight-line
-    code that copies its slots (half the time of a loop over the fields)."""
-    lines = ["def replace(self, changes):", "    new = new_(cls)"]
-    lines += [f"    set_(new, {f.name!r}, self.{f.name})" for f in dataclasses.fields(cls)]
-    lines += ["    for name, value in changes.items():", "        set_(new, name, value)"]
-    lines += ["    return new"]
-    scope: dict[str, Any] = {"new_": object.__new__, "set_": object.__setattr__, "cls": cls}
-    exec("\n".join(lines), scope)
-    return scope["replace"]  # type: ignore[no-any-return]
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Query(Generic[R, M]):
     """Base of the builders: ``.compile()`` and the terminal methods.
@@ -152,7 +137,7 @@ class Query(Generic[R, M]):
 
     def _replace(self, **changes: Any) -> Self:
         key: Any = type(self)  # a class is hashable, whatever its instances are
-        return _replacer(key)(self, changes)  # type: ignore[no-any-return]
+        return replacer(key)(self, changes)  # type: ignore[no-any-return]
 
     def compile(self) -> Compiled:
         """The statement as ``.sql`` (a psycopg ``Composed``) and ``.params``."""

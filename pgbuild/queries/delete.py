@@ -9,6 +9,7 @@ from psycopg import sql as pg
 
 from pgbuild.compiler import render_delete
 from pgbuild.expressions import Expr, and_
+from pgbuild.frozen import fast_init
 from pgbuild.queries.base import M, WriteQuery
 from pgbuild.queries.subquery import Subquery
 from pgbuild.render import Ctx
@@ -17,6 +18,7 @@ from pgbuild.table import Table
 TT = TypeVar("TT", bound=Table)
 
 
+@fast_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Delete(WriteQuery[TT, M]):
     """An immutable ``DELETE`` builder. Without ``where`` it deletes every row,

@@ -27,6 +27,7 @@ from pgbuild.columns import Column
 from pgbuild.compiler import render_insert
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Expr
+from pgbuild.frozen import fast_init
 from pgbuild.queries.base import M, Query, WriteQuery
 from pgbuild.queries.subquery import Subquery
 from pgbuild.render import Ctx
@@ -237,6 +238,7 @@ def _fill(table: type[Table], row: dict[Column[Any], Any]) -> dict[Column[Any], 
     return row
 
 
+@fast_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Plain:
     """Many rows given the common way, checked a column at a time: their
@@ -312,6 +314,7 @@ def checked_rows(
     return normalised
 
 
+@fast_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class OnConflict:
     target: tuple[Expr[Any], ...] = ()
@@ -326,6 +329,7 @@ def _targets(target: Expr[Any] | Sequence[Expr[Any]] | None) -> tuple[Expr[Any],
     return (target,) if isinstance(target, Expr) else tuple(target)
 
 
+@fast_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Insert(WriteQuery[TT, M]):
     """An immutable ``INSERT`` builder."""

@@ -22,6 +22,7 @@ from pgbuild.columns import Column
 from pgbuild.compiler import order_items, render_select
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Expr, Labelled, and_
+from pgbuild.frozen import fast_init
 from pgbuild.queries.base import Executor, Fields, M, Query, _decoder, fields_maker, reads_only
 from pgbuild.queries.setops import SetOps
 from pgbuild.queries.subquery import AllColumns, Output, Subquery, SubqueryColumn, name_query
@@ -39,6 +40,7 @@ _STRENGTHS = ("update", "no key update", "share", "key share")
 Source = type[Table] | Subquery[Any]
 
 
+@fast_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Join:
     kind: JoinKind
@@ -47,6 +49,7 @@ class Join:
     lateral: bool = False
 
 
+@fast_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Lock:
     """A row-locking clause: ``FOR <strength> [OF ...] [NOWAIT | SKIP LOCKED]``."""
@@ -57,6 +60,7 @@ class Lock:
     skip_locked: bool = False
 
 
+@fast_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Select(SetOps[R, M], Query[R, M], Expr[Any]):
     """An immutable ``SELECT`` builder; also usable as a subquery expression."""
@@ -349,6 +353,7 @@ def _joined_maker(sources: Sequence[Source]) -> Maker:
     return joined_maker([(s.__alias__, *_part(s)) for s in sources])
 
 
+@fast_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class SelectTables(Generic[M]):
     """``db.select()`` before ``.from_()``: rows will be whole table rows."""
@@ -378,6 +383,7 @@ class SelectTables(Generic[M]):
         )
 
 
+@fast_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class SelectFields(Generic[R, M]):
     """``db.select(fields...)`` before ``.from_()``."""

@@ -22,6 +22,7 @@ from psycopg import sql as pg
 from pgbuild.compiler import order_items, render_compound
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Expr
+from pgbuild.frozen import fast_init
 from pgbuild.queries.base import M, Query, reads_only
 from pgbuild.queries.subquery import Output, Subquery, name_query
 from pgbuild.render import Ctx, fmt
@@ -83,6 +84,7 @@ def _combine(left: Any, op: SetOp, right: Any) -> Compound[Any, Any]:
     return Compound(left._executor, left, op, right, ctes)
 
 
+@fast_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Compound(SetOps[R, M], Query[R, M], Expr[Any]):
     """Two queries combined by a set operation; a query in its own right

@@ -19,6 +19,7 @@ from psycopg import sql as pg
 
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Expr
+from pgbuild.frozen import fast_init
 from pgbuild.render import Ctx, fmt, ident
 from pgbuild.rows import Maker
 from pgbuild.table import check_identifier
@@ -45,6 +46,7 @@ class Named(Protocol):
     def _reads_only(self) -> bool: ...
 
 
+@fast_init
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)
 class Subquery(Generic[R]):
     """A named query: a derived table in ``from_``/joins, a CTE in ``with_``.
@@ -100,6 +102,7 @@ class Subquery(Generic[R]):
         return self._query._render(ctx)
 
 
+@fast_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class SubqueryColumn(Expr[Any]):
     """A column of a subquery or CTE: ``"recent"."user_id"``."""
@@ -112,6 +115,7 @@ class SubqueryColumn(Expr[Any]):
         return ident(self.source, self.column) if ctx.qualify else ident(self.column)
 
 
+@fast_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class AllColumns(Expr[Any]):
     """``"recent".*``: every column of a subquery, in a whole-row select."""

@@ -12,6 +12,7 @@ from pgbuild.columns import Column
 from pgbuild.compiler import render_update
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Expr, and_
+from pgbuild.frozen import fast_init
 from pgbuild.queries.base import M, WriteQuery
 from pgbuild.queries.insert import normalise_row
 from pgbuild.queries.subquery import Subquery
@@ -21,6 +22,7 @@ from pgbuild.table import Table
 TT = TypeVar("TT", bound=Table)
 
 
+@fast_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Update(WriteQuery[TT, M]):
     """An immutable ``UPDATE`` builder. Without ``where`` it updates every row,
