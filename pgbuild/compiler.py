@@ -83,11 +83,15 @@ def with_clause(
 
 
 def render_select(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
+    if not q._ctes:
+        return _select_body(q, ctx)
     return with_clause(q._ctes, ctx, lambda: _select_body(q, ctx))
 
 
 def _select_list(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
     if q._fields is None and ctx.qualify and not ctx.aliases:
+        if not q._joins and isinstance(q._from, type) and issubclass(q._from, Table):
+            return _whole_tables((q._from,))
         sources = q._sources()
         if sources and all(isinstance(s, type) for s in sources):
             return _whole_tables(tuple(sources))
@@ -126,8 +130,10 @@ def _select_body(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
         parts += [_k(" HAVING "), q._having._render(ctx)]
     if q._order_by:
         parts += [_k(" ORDER BY "), _list(q._order_by, ctx)]
-    parts += limit_offset(q._limit, q._offset, ctx)
-    parts += [_lock(lock) for lock in q._locks]
+    if q._limit is not None or q._offset is not None:
+        parts += limit_offset(q._limit, q._offset, ctx)
+    if q._locks:
+        parts += [_lock(lock) for lock in q._locks]
     return Frag(parts)
 
 

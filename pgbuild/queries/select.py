@@ -296,17 +296,16 @@ class Select(SetOps[R, M], Query[R, M], Expr[Any]):
     def _maker(self) -> Maker | None:
         if self._fields is not None:
             return fields_maker(self._fields)
-        sources = self._sources()
         if not self._joins:
-            return _part(sources[0])[0]
-        return _joined_maker(sources)
+            return _part(self._from)[0]
+        return _joined_maker(self._sources())
 
     def _render_statement(self, ctx: Ctx) -> pg.Composable:
         return render_select(self, ctx)
 
     def _reads_only(self) -> bool:
         # Row locks write (and a standby refuses them); so does a CTE that writes.
-        return not self._locks and reads_only(self._ctes)
+        return not self._locks and (not self._ctes or reads_only(self._ctes))
 
     def _render(self, ctx: Ctx) -> pg.Composable:
         return fmt("({})", render_select(self, ctx))
