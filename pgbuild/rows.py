@@ -9,6 +9,7 @@ per-row work possible: values land straight in the row's ``__dict__``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, tzinfo
 from functools import lru_cache
 from typing import Any
 
@@ -16,6 +17,34 @@ from pgbuild.columns import Column
 from pgbuild.table import Table
 
 Maker = Callable[[Sequence[Any]], Any]
+
+
+class Zoned:
+    """A row maker that also takes the session's time zone: relational
+    queries decode nested timestamps themselves, and psycopg gives
+    timestamptz values in that zone. The zone comes from the connection,
+    which the server keeps told of it: no round trip, nothing in the query.
+    """
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[Sequence[Any], tzinfo], Any]) -> None:
+        self.make = make
+
+    def factory(self, cursor: Any) -> Maker:
+        make, zone = self.make, cursor.connection.info.timezone
+        return lambda values: make(values, zone)
+
+    def __call__(self, values: Sequence[Any]) -> Any:
+        """A row without a cursor to ask (no connection): in UTC."""
+        return self.make(values, UTC)
+
+
+def row_factory(maker: Maker) -> Any:
+    """The psycopg row factory that makes each row with ``maker``."""
+    if type(maker) is Zoned:
+        return maker.factory
+    return lambda _cursor: maker
 
 
 def _loaders(columns: Sequence[Column[Any] | None]) -> list[tuple[int, Column[Any]]]:
@@ -33,29 +62,39 @@ def table_maker(cls: type[Table], columns: tuple[Column[Any], ...]) -> Maker:
 # (rows are mutable values), not the class, hence Any.
 @lru_cache(maxsize=1024)
 def _table_maker(cls: Any, columns: tuple[Column[Any], ...]) -> Maker:
-    """Rows of ``cls``, from values in the order of ``columns``.
-
-    Straight-line code made for the column list: it unpacks the values
-    (which checks their number) and builds the row's ``__dict__`` in one
-    dict display, decoding the columns that need it; ``dict(zip(...))``
-    took twice as long, and this runs for every row fetched.
-    """
+    """Rows of ``cls``, from values in the order of ``columns``."""
     names = [f"v{i}" for i in range(len(columns))]
-    scope: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    items = []
+    scope: dict[str, Any] = {}
+    fields = []
     for i, (name, column) in enumerate(zip(names, columns, strict=True)):
         if column.needs_load:
             scope[f"load{i}"] = column.load
             name = f"load{i}({name})"
-        items.append(f"{column.attr!r}: {name}")
-    exec(
-        f"def make(values):\n"
-        f"    {', '.join(names)}, = values\n"
-        f"    row = new(cls)\n"
-        f"    row.__dict__ = {{{', '.join(items)}}}\n"
-        f"    return row",
-        scope,
-    )
+        fields.append((column.attr, name))
+    # Unpacking checks the number of values.
+    return row_function(cls, "values", [f"{', '.join(names)}, = values"], fields, scope)
+
+
+def row_function(
+    cls: Any, args: str, lines: list[str], fields: list[tuple[str, str]], scope: dict[str, Any]
+) -> Callable[..., Any]:
+    """A function of ``args`` that runs ``lines``, then returns a row of
+    ``cls`` whose attributes are ``fields`` (name, Python expression over the
+    names in ``scope`` and ``args``).
+
+    Row makers run once per row fetched, so each is straight-line code made
+    for its columns: one dict display, decoders called inline, no loop over
+    the columns; ``dict(zip(...))`` and a loop took twice as long. Names are
+    written as ``repr`` literals, expressions only ever come from pgbuild.
+    """
+    body = [
+        *lines,
+        "row = new(cls)",
+        "row.__dict__ = {" + ", ".join(f"{name!r}: {value}" for name, value in fields) + "}",
+        "return row",
+    ]
+    scope = {**scope, "new": object.__new__, "cls": cls}
+    exec(f"def make({args}):\n" + "".join(f"    {line}\n" for line in body), scope)
     return scope["make"]  # type: ignore[no-any-return]
 
 

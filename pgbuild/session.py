@@ -27,7 +27,7 @@ from pgbuild.errors import (
 from pgbuild.expressions import Compiled, Expr, count
 from pgbuild.queries.base import Async, Finish, M, Query, Sync
 from pgbuild.queries.builders import Builders
-from pgbuild.rows import Maker, Row
+from pgbuild.rows import Maker, Row, row_factory
 from pgbuild.table import Table
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ class Session(Builders[M]):
                 maker = statement._maker()
             except QueryError:
                 maker = None  # a write without RETURNING: no rows, only a count
-            factory = None if maker is None else const_factory(maker)
+            factory = None if maker is None else row_factory(maker)
             return self._result(statement.compile(), factory)
         if not isinstance(statement, Expr):
             raise QueryError(f"execute() takes sql(...) or a query, not {type(statement).__name__}")
@@ -206,11 +206,6 @@ class Session(Builders[M]):
 
 def _count(rows: list[Any], compiled: Compiled) -> int:
     return int(rows[0][0])
-
-
-def const_factory(maker: Maker) -> Any:
-    """A psycopg row factory that always uses ``maker``."""
-    return lambda _cursor: maker
 
 
 # What running a statement may raise: psycopg's errors, and the

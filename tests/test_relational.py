@@ -29,6 +29,7 @@ from psycopg.conninfo import make_conninfo
 import schema
 from pgbuild import (
     Database,
+    PgbuildError,
     QueryError,
     SchemaError,
     Table,
@@ -830,3 +831,16 @@ def test_find_many_equals_n_plus_one_plain_queries(
         for session in user["sessions"]:
             session["prompts"].sort(key=lambda p: p["id"])
     assert plain(found) == expected
+
+
+def test_a_nested_timestamp_python_cannot_hold_fails_as_in_a_plain_select(db: Database) -> None:
+    add_user(db, "u1", sessions=1)
+    db.execute(sql("UPDATE claude_code_sessions SET created_at = 'infinity'"))
+
+    with pytest.raises(PgbuildError) as plain:
+        db.select(Sessions.created_at).from_(Sessions).all()
+    with pytest.raises(PgbuildError) as nested:
+        db.query(Users).find_first(with_={"sessions": True})
+
+    assert type(nested.value) is type(plain.value)
+    assert "timestamp too large (after year 10K): 'infinity'" in str(nested.value)

@@ -30,9 +30,8 @@ import functools
 import itertools
 import re
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, Unpack, cast, overload
-from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql as pg
@@ -53,6 +52,7 @@ from pgbuild.queries.base import (
 )
 from pgbuild.relations import Link, link
 from pgbuild.render import Ctx, Frag, fmt, ident, join, keyword, text_of
+from pgbuild.rows import Zoned, row_function
 from pgbuild.table import Table
 
 if TYPE_CHECKING:
@@ -288,7 +288,7 @@ def _build(
     level = _plan(table, options, table.__table__.name, itertools.count())
     ctx = Ctx()
     statement = _top(level, ctx, first)
-    return Compiled.of(statement, ctx.params, read=True), _top_maker(level)
+    return Compiled.of(statement, ctx.params, read=True), Zoned(_top_maker(_shape(level)))
 
 
 def _top(level: _Level, ctx: Ctx, first: bool) -> pg.Composable:
@@ -296,9 +296,6 @@ def _top(level: _Level, ctx: Ctx, first: bool) -> pg.Composable:
     items: list[pg.Composable] = [_column_refs(level.alias, level.columns)] if level.columns else []
     items += [_user(expr, ctx, scope) for _, expr in level.extras]
     items += [_nested(rel, child, level, ctx, scope) for rel, child in level.children]
-    if level.children:
-        # Nested timestamptz values get the session's time zone, as psycopg gives them.
-        items.append(keyword("current_setting('TimeZone')"))
     parts = [keyword("SELECT "), join(COMMA, items), keyword(" FROM "), _from(level)]
     if level.where is not None:
         parts += [keyword(" WHERE "), _user(level.where, ctx, scope)]
@@ -496,8 +493,20 @@ def _as_json(col: Column[Any]) -> bool:
     return col.dims == 0 and (col.enum_type is not None or _base_type(col) in _AS_JSON)
 
 
+@functools.cache
+def _plain_timestamptz(col: Column[Any]) -> bool:
+    """The common nested column: JSON writes it in ISO 8601 (whatever the
+    DateStyle), which Python reads in C, and cheaper than ``::text``."""
+    return (
+        _base_type(col) == "timestamp with time zone"
+        and not col.dims
+        and col.enum_type is None
+        and not col.needs_load
+    )
+
+
 def _nested_value(col: Column[Any], ref: pg.Composable) -> pg.Composable:
-    if _as_json(col):
+    if _as_json(col) or _plain_timestamptz(col):
         return fmt("{}::text", ref) if col.enum_type is not None else ref
     if col.dims or col.enum_type is not None or _base_type(col) in _CAST_TEXT:
         return fmt("{}::text", ref)
@@ -510,78 +519,88 @@ Decode = Callable[[Any, tzinfo], Any]
 LevelMaker = Callable[[Sequence[Any], tzinfo], Any]
 
 
-def _top_maker(level: _Level) -> Callable[[Sequence[Any]], Any]:
-    cls = _row_class(level.table)
-    n_columns = len(level.columns)
-    attrs = [c.attr for c in level.columns]
-    loads = [(i, c.load) for i, c in enumerate(level.columns) if c.needs_load]
-    extras = [
-        (name, n_columns + i, _post(expr)) for i, (name, expr) in enumerate(level.extras)
-    ]
-    start = n_columns + len(extras)
-    children = [
-        (rel.name, start + i, _relation_maker(rel, child))
-        for i, (rel, child) in enumerate(level.children)
-    ]
-    has_tz = bool(children)
-    new = object.__new__
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a level's rows are made from, without the query's values: the
+    key its row maker is generated under, once (generating it costs more
+    than running the query)."""
 
-    def make(values: Sequence[Any]) -> Any:
-        tz = _tzinfo(values[-1]) if has_tz else UTC
-        data = dict(zip(attrs, values[:n_columns], strict=True))
-        for i, load in loads:
-            data[attrs[i]] = load(data[attrs[i]])
-        for name, i, post in extras:
-            value = values[i]
-            data[name] = post(value) if post is not None and value is not None else value
-        for name, i, decode in children:
-            data[name] = decode(values[i], tz)
-        row = new(cls)
-        row.__dict__ = data
-        return row
-
-    return make
+    table: type[Table]
+    columns: tuple[Column[Any], ...]
+    extras: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    children: tuple[tuple[str, bool, _Shape], ...]
 
 
-def _relation_maker(rel: Link, level: _Level) -> Decode:
-    make = _level_maker(level)
-    if rel.many:
+def _shape(level: _Level) -> _Shape:
+    return _Shape(
+        _row_class(level.table),
+        level.columns,
+        tuple((name, _post(expr)) for name, expr in level.extras),
+        tuple((rel.name, rel.many, _shape(child)) for rel, child in level.children),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _top_maker(shape: _Shape) -> LevelMaker:
+    """Rows of the top level: its columns as psycopg loaded them, its extras,
+    then one JSON value per relation, decoded in the session's time zone
+    ``tz``."""
+    scope: dict[str, Any] = {"apply": _apply}
+    fields = []
+    for i, c in enumerate(shape.columns):
+        if c.needs_load:
+            scope[f"load{i}"] = c.load
+        fields.append((c.attr, f"load{i}(values[{i}])" if c.needs_load else f"values[{i}]"))
+    at = len(shape.columns)
+    for k, (name, post) in enumerate(shape.extras):
+        scope[f"post{k}"] = post
+        fields.append((name, f"apply(post{k}, values[{at}])"))
+        at += 1
+    for k, (name, many, child) in enumerate(shape.children):
+        scope[f"child{k}"] = _relation_maker(many, child)
+        fields.append((name, f"child{k}(values[{at}], tz)"))
+        at += 1
+    return row_function(shape.table, "values, tz", [], fields, scope)
+
+
+def _relation_maker(many: bool, shape: _Shape) -> Decode:
+    make = _level_maker(shape)
+    if many:
         return lambda items, tz: [make(item, tz) for item in items]
     return lambda item, tz: None if item is None else make(item, tz)
 
 
-def _level_maker(level: _Level) -> LevelMaker:
-    cls = _row_class(level.table)
-    steps: list[tuple[str, int, Decode | None]] = [
-        (c.attr, i, _column_decoder(c)) for i, c in enumerate(level.columns)
-    ]
-    at = len(steps)
-    extras = []
-    for name, expr in level.extras:
-        extras.append((name, at, _post(expr)))
+@functools.lru_cache(maxsize=256)
+def _level_maker(shape: _Shape) -> LevelMaker:
+    """Rows of a nested level, from its JSON array: columns, then each extra
+    as its output text and type oid, then one value per relation."""
+    scope: dict[str, Any] = {"extra": _extra}
+    fields = []
+    for i, c in enumerate(shape.columns):
+        decode = _column_decoder(c)
+        scope[f"decode{i}"] = decode
+        fields.append((c.attr, f"values[{i}]" if decode is None else f"decode{i}(values[{i}], tz)"))
+    at = len(shape.columns)
+    for k, (name, post) in enumerate(shape.extras):
+        scope[f"post{k}"] = post
+        fields.append((name, f"extra(post{k}, values[{at}], values[{at + 1}], tz)"))
         at += 2
-    for rel, child in level.children:
-        steps.append((rel.name, at, _relation_maker(rel, child)))
+    for k, (name, many, child) in enumerate(shape.children):
+        scope[f"child{k}"] = _relation_maker(many, child)
+        fields.append((name, f"child{k}(values[{at}], tz)"))
         at += 1
-    chunked = at > _MAX_ARGS
-    new = object.__new__
+    # Wide rows come as an array of chunks (see _json_array).
+    lines = ["values = [v for chunk in values for v in chunk]"] if at > _MAX_ARGS else []
+    return row_function(shape.table, "values, tz", lines, fields, scope)
 
-    def make(values: Sequence[Any], tz: tzinfo) -> Any:
-        if chunked:
-            values = [v for chunk in values for v in chunk]
-        data = {}
-        for attr, i, decode in steps:
-            value = values[i]
-            data[attr] = value if decode is None else decode(value, tz)
-        for name, i, post in extras:
-            # JSON writes an oid as a string.
-            value = _load_text(values[i], int(values[i + 1]), tz)
-            data[name] = post(value) if post is not None and value is not None else value
-        row = new(cls)
-        row.__dict__ = data
-        return row
 
-    return make
+def _apply(post: Callable[[Any], Any] | None, value: Any) -> Any:
+    return post(value) if post is not None and value is not None else value
+
+
+def _extra(post: Callable[[Any], Any] | None, text: str | None, oid: Any, tz: tzinfo) -> Any:
+    # JSON writes an oid as a string.
+    return _apply(post, _load_text(text, int(oid), tz))
 
 
 def _row_class(table: type[Table]) -> type[Table]:
@@ -612,17 +631,19 @@ def _column_decoder(col: Column[Any]) -> Decode | None:
     text_load = _text_loader(oid) if oid else None
     post = col.load if col.needs_load else None
     retz = oid in _TIMESTAMPTZ
-    if oid == 1184 and post is None:  # plain timestamptz: the common nested column
+    if _plain_timestamptz(col):
         slow = text_load
         assert slow is not None
 
         def decode_timestamptz(value: Any, tz: tzinfo) -> Any:
             if value is None:
                 return None
-            try:  # the server's ISO text, read in C
-                return datetime.fromisoformat(value).astimezone(tz)
+            try:  # JSON's ISO 8601, read in C
+                moment = datetime.fromisoformat(value)
             except ValueError:  # BC, infinity, year 10000...: psycopg's loader says what
                 return _astimezone(slow(value.encode()), tz)
+            # In a UTC session, "+00" already reads as the UTC psycopg gives.
+            return moment if moment.tzinfo is tz else moment.astimezone(tz)
 
         return decode_timestamptz
 
@@ -661,16 +682,3 @@ def _astimezone(value: Any, tz: tzinfo) -> Any:
     return value.astimezone(tz) if isinstance(value, datetime) else value
 
 
-_ZONES: dict[str, tzinfo] = {"UTC": UTC}
-
-
-def _tzinfo(name: str) -> tzinfo:
-    """The tzinfo psycopg gives timestamptz values on a session with this TimeZone."""
-    zone = _ZONES.get(name)
-    if zone is None:
-        try:
-            zone = ZoneInfo(name)
-        except Exception:
-            zone = UTC
-        _ZONES[name] = zone
-    return zone
