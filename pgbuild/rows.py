@@ -76,24 +76,38 @@ def _table_maker(cls: Any, columns: tuple[Column[Any], ...]) -> Maker:
 
 
 def row_function(
-    cls: Any, args: str, lines: list[str], fields: list[tuple[str, str]], scope: dict[str, Any]
+    cls: Any,
+    args: str,
+    lines: list[str],
+    fields: list[tuple[str, str]],
+    scope: dict[str, Any],
+    fallback: Callable[..., Any] | None = None,
 ) -> Callable[..., Any]:
     """A function of ``args`` that runs ``lines``, then returns a row of
     ``cls`` whose attributes are ``fields`` (name, Python expression over the
-    names in ``scope`` and ``args``).
+    names in ``scope`` and ``args``). With a ``fallback``, a ValueError
+    while computing the fields hands the arguments to it instead.
 
     Row makers run once per row fetched, so each is straight-line code made
     for its columns: one dict display, decoders called inline, no loop over
     the columns; ``dict(zip(...))`` and a loop took twice as long. Names are
     written as ``repr`` literals, expressions only ever come from pgbuild.
     """
-    body = [
-        *lines,
-        "row = new(cls)",
-        "row.__dict__ = {" + ", ".join(f"{name!r}: {value}" for name, value in fields) + "}",
-        "return row",
-    ]
-    scope = {**scope, "new": object.__new__, "cls": cls}
+    data = "{" + ", ".join(f"{name!r}: {value}" for name, value in fields) + "}"
+    if fallback is None:
+        body = [*lines, "row = new(cls)", f"row.__dict__ = {data}"]
+    else:
+        body = [
+            "try:",
+            *(f"    {line}" for line in lines),
+            f"    data = {data}",
+            "except ValueError:",
+            f"    return fallback({args})",
+            "row = new(cls)",
+            "row.__dict__ = data",
+        ]
+    body.append("return row")
+    scope = {**scope, "new": object.__new__, "cls": cls, "fallback": fallback}
     exec(f"def make({args}):\n" + "".join(f"    {line}\n" for line in body), scope)
     return scope["make"]  # type: ignore[no-any-return]
 

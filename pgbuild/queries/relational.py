@@ -31,7 +31,7 @@ import itertools
 import re
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, Unpack, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, Unpack, cast, overload
 
 import psycopg
 from psycopg import sql as pg
@@ -248,6 +248,8 @@ def _columns(
     """``{"a": True}`` selects only the columns given True; with none True,
     ``{"a": False}`` selects every column but those given False."""
     meta = table.__table__
+    if not chosen:
+        return meta.columns
     for attr, flag in chosen.items():
         if attr not in meta.by_attr:
             raise QueryError(f"{where}: table {meta.name} has no column {attr!r}")
@@ -357,20 +359,23 @@ def _nested(
         return fmt("(SELECT coalesce(json_agg(\"r\".\"j\"), '[]'::json) FROM ({}) AS \"r\")", inner)
     return fmt(
         "(SELECT coalesce(json_agg(\"r\".\"j\" ORDER BY {}), '[]'::json) FROM ({}) AS \"r\")",
-        _key_order(level.order_by),
+        _key_order(tuple((o.descending, o.nulls) for o in cast(Sequence[OrderBy], level.order_by))),
         inner,
     )
 
 
-def _key_order(items: Sequence[Expr[Any]]) -> pg.Composable:
-    """``"r"."o0" DESC NULLS LAST, ...``: the level's order, on its exposed keys."""
-    return join(
+Nulls = Literal["first", "last"] | None
+
+
+@functools.lru_cache(maxsize=256)
+def _key_order(items: tuple[tuple[bool, Nulls], ...]) -> pg.Composable:
+    """``"r"."o0" DESC NULLS LAST, ...``: the level's order (direction, nulls
+    of each item), on its exposed keys."""
+    return pg.SQL(text_of(join(
         COMMA,
-        (
-            OrderBy(_Key(f"o{i}"), o.descending, o.nulls)._render(Ctx())
-            for i, o in enumerate(cast(Sequence[OrderBy], items))
-        ),
-    )
+        (OrderBy(_Key(f"o{i}"), descending, nulls)._render(Ctx())
+         for i, (descending, nulls) in enumerate(items)),
+    )))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -408,7 +413,13 @@ def _order(items: Sequence[Expr[Any]], ctx: Ctx, scope: Mapping[str, str]) -> pg
 
 
 def _from(level: _Level) -> pg.Composable:
-    return fmt("{} AS {}", _table_name(level.table), ident(level.alias))
+    key: Any = level.table  # a class is hashable, whatever its instances are
+    return _table_as(key, level.alias)
+
+
+@functools.lru_cache(maxsize=1024)
+def _table_as(table: Any, alias: str) -> pg.Composable:
+    return pg.SQL(text_of(fmt("{} AS {}", _table_name(table), ident(alias))))
 
 
 def _table_name(table: type[Table]) -> pg.Composable:
@@ -416,7 +427,12 @@ def _table_name(table: type[Table]) -> pg.Composable:
     return ident(meta.schema, meta.name) if meta.schema else ident(meta.name)
 
 
+@functools.lru_cache(maxsize=1024)
 def _link_condition(rel: Link, alias: str, parent: str) -> pg.Composable:
+    return pg.SQL(text_of(_link_sql(rel, alias, parent)))
+
+
+def _link_sql(rel: Link, alias: str, parent: str) -> pg.Composable:
     if rel.through is None:
         return join(AND, (_equal(alias, t, parent, s) for t, s in rel.pairs))
     junction = f"{alias}_j"
@@ -573,25 +589,47 @@ def _relation_maker(many: bool, shape: _Shape) -> Decode:
 @functools.lru_cache(maxsize=256)
 def _level_maker(shape: _Shape) -> LevelMaker:
     """Rows of a nested level, from its JSON array: columns, then each extra
-    as its output text and type oid, then one value per relation."""
-    scope: dict[str, Any] = {"extra": _extra}
+    as its output text and type oid, then one value per relation.
+
+    Plain timestamptz columns, two in most nested rows, are read inline
+    (``fromisoformat``, in C); a value it cannot read (BC, infinity) makes
+    the row go through each column's decoder instead, whose error is
+    psycopg's.
+    """
+    careful = _nested_maker(shape, None)
+    if not any(_plain_timestamptz(c) for c in shape.columns):
+        return careful
+    return _nested_maker(shape, careful)
+
+
+def _nested_maker(shape: _Shape, careful: LevelMaker | None) -> LevelMaker:
+    scope: dict[str, Any] = {"extra": _extra, "iso": datetime.fromisoformat}
+    names = []
     fields = []
     for i, c in enumerate(shape.columns):
+        name = f"v{i}"
         decode = _column_decoder(c)
         scope[f"decode{i}"] = decode
-        fields.append((c.attr, f"values[{i}]" if decode is None else f"decode{i}(values[{i}], tz)"))
-    at = len(shape.columns)
-    for k, (name, post) in enumerate(shape.extras):
+        if decode is None:
+            value = name
+        elif careful is not None and _plain_timestamptz(c):
+            value = f"None if {name} is None else iso({name}).astimezone(tz)"
+        else:
+            value = f"decode{i}({name}, tz)"
+        names.append(name)
+        fields.append((c.attr, value))
+    for k, (attr, post) in enumerate(shape.extras):
         scope[f"post{k}"] = post
-        fields.append((name, f"extra(post{k}, values[{at}], values[{at + 1}], tz)"))
-        at += 2
-    for k, (name, many, child) in enumerate(shape.children):
+        names += [f"x{k}", f"oid{k}"]
+        fields.append((attr, f"extra(post{k}, x{k}, oid{k}, tz)"))
+    for k, (attr, many, child) in enumerate(shape.children):
         scope[f"child{k}"] = _relation_maker(many, child)
-        fields.append((name, f"child{k}(values[{at}], tz)"))
-        at += 1
+        names.append(f"r{k}")
+        fields.append((attr, f"child{k}(r{k}, tz)"))
     # Wide rows come as an array of chunks (see _json_array).
-    lines = ["values = [v for chunk in values for v in chunk]"] if at > _MAX_ARGS else []
-    return row_function(shape.table, "values, tz", lines, fields, scope)
+    flat = "[v for chunk in values for v in chunk]" if len(names) > _MAX_ARGS else "values"
+    lines = [f"{', '.join(names)}, = {flat}"]
+    return row_function(shape.table, "values, tz", lines, fields, scope, careful)
 
 
 def _apply(post: Callable[[Any], Any] | None, value: Any) -> Any:
