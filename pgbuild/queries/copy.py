@@ -7,7 +7,7 @@ missing NOT NULL columns, an empty list), then streamed to the server in one
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -23,13 +23,14 @@ from pgbuild.table import Table
 
 def copy_plan(
     table: type[Table], rows: Sequence[RowValues]
-) -> tuple[pg.Composed, list[tuple[Any, ...]]]:
-    """The ``COPY`` statement and the rows as tuples in its column order."""
+) -> tuple[pg.Composed, Iterable[tuple[Any, ...]]]:
+    """The ``COPY`` statement and the rows as tuples in its column order
+    (made one at a time as they are sent, when they come from columns)."""
     if not rows:
         raise QueryError(f"insert into {table.__table__.name}: values([]) has no rows to insert")
     plain = plain_rows(table, rows)
     if plain is not None:
-        return _statement(table, plain.columns), list(zip(*plain.values, strict=True))
+        return _statement(table, plain.columns), zip(*plain.values, strict=True)
     # Not plain (plain_rows said so once): checked row by row.
     checked = checked_rows(table, rows)
     columns = [c for c in table.__table__.columns if c in checked[0]]
