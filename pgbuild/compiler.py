@@ -223,9 +223,12 @@ def _source(source: Any, ctx: Ctx) -> pg.Composable:
     return source._render(ctx)  # type: ignore[no-any-return]
 
 
-def _returning(fields: Sequence[Expr[Any]] | dict[str, Expr[Any]] | None, ctx: Ctx) -> list[Any]:
+def _returning(q: Any, ctx: Ctx) -> list[Any]:
+    fields = q._returning
     if fields is None:
         return []
+    if fields is q._table.__table__.columns and ctx.qualify and not ctx.aliases:
+        return [_k(" RETURNING "), _whole_tables((q._table,))]  # returning(): rendered once
     return [_k(" RETURNING "), select_list(fields, ctx)]
 
 
@@ -337,6 +340,8 @@ def _unmodified(sql_type: str) -> str:
 
 
 def render_insert(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
+    if not q._ctes:
+        return _insert_body(q, ctx)
     return with_clause(q._ctes, ctx, lambda: _insert_body(q, ctx))
 
 
@@ -374,7 +379,7 @@ def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
         parts.append(join(COMMA, tuples))
     if q._conflict is not None:
         parts.append(_on_conflict(table, q._conflict, ctx))
-    parts += _returning(q._returning, ctx)
+    parts += _returning(q, ctx)
     return Frag(parts)
 
 
@@ -399,15 +404,23 @@ def _with_on_update(
     table: type[Table], assignments: dict[Column[Any], Any]
 ) -> dict[Column[Any], Any]:
     """The assignments plus ``on_update`` columns the statement leaves out."""
-    extra = {
-        c: c.on_update_value()
-        for c in table.__table__.columns
-        if c.has_on_update and c not in assignments
-    }
+    extra = {c: c.on_update_value() for c in _on_update_columns(table) if c not in assignments}
     return {**assignments, **extra} if extra else assignments
 
 
+def _on_update_columns(table: type[Table]) -> tuple[Column[Any], ...]:
+    key: Any = table  # a class is hashable, whatever its instances are
+    return _on_update_of(key)
+
+
+@lru_cache(maxsize=1024)
+def _on_update_of(table: Any) -> tuple[Column[Any], ...]:
+    return tuple(c for c in table.__table__.columns if c.has_on_update)
+
+
 def render_update(q: Any, ctx: Ctx) -> pg.Composable:
+    if not q._ctes:
+        return _update_body(q, ctx)
     return with_clause(q._ctes, ctx, lambda: _update_body(q, ctx))
 
 
@@ -422,11 +435,13 @@ def _update_body(q: Any, ctx: Ctx) -> pg.Composable:
         parts += [_k(" FROM "), join(COMMA, (_source(s, ctx) for s in q._from))]
     if q._where is not None:
         parts += [_k(" WHERE "), q._where._render(ctx)]
-    parts += _returning(q._returning, ctx)
+    parts += _returning(q, ctx)
     return Frag(parts)
 
 
 def render_delete(q: Delete[Any, Any], ctx: Ctx) -> pg.Composable:
+    if not q._ctes:
+        return _delete_body(q, ctx)
     return with_clause(q._ctes, ctx, lambda: _delete_body(q, ctx))
 
 
@@ -434,7 +449,7 @@ def _delete_body(q: Delete[Any, Any], ctx: Ctx) -> pg.Composable:
     parts: list[pg.Composable] = [_k("DELETE FROM "), table_ref(q._table)]
     if q._where is not None:
         parts += [_k(" WHERE "), q._where._render(ctx)]
-    parts += _returning(q._returning, ctx)
+    parts += _returning(q, ctx)
     return Frag(parts)
 
 
