@@ -83,10 +83,11 @@ class _AsyncSession(Session[Async]):
     def _connection(self) -> AbstractAsyncContextManager[AsyncConn]:
         raise NotImplementedError
 
-    async def _execute(
+    def _execute(
         self, compiled: Compiled, row_factory: Any, *, fetch: bool
-    ) -> tuple[list[Any], int]:
-        return await self._execute_on(self._connection, compiled, row_factory, fetch)
+    ) -> Awaitable[tuple[list[Any], int]]:
+        # Not a coroutine itself: it hands back _execute_on's, one fewer per statement.
+        return self._execute_on(self._connection, compiled, row_factory, fetch)
 
     async def _execute_on(
         self, connect: Connect, compiled: Compiled, row_factory: Any, fetch: bool
@@ -292,9 +293,18 @@ class AsyncDatabase(_AsyncSession):
             self._primary = view
         return self._primary
 
-    async def _execute(
+    def _execute(
         self, compiled: Compiled, row_factory: Any, *, fetch: bool
+    ) -> Awaitable[tuple[list[Any], int]]:
+        if self.pool.closed or (compiled.read and self._replicas is not None):
+            return self._execute_routed(compiled, row_factory, fetch)
+        # The pool's own context manager: _borrow's would wrap it in another.
+        return self._execute_on(self.pool.connection, compiled, row_factory, fetch)
+
+    async def _execute_routed(
+        self, compiled: Compiled, row_factory: Any, fetch: bool
     ) -> tuple[list[Any], int]:
+        """A read on a replica while one answers; the pool opened first if need be."""
         if compiled.read and self._replicas is not None:
             while (node := self._replica()) is not None:
                 connect = partial(self._borrow, node.pool, self._replicas.timeout)
@@ -306,7 +316,6 @@ class AsyncDatabase(_AsyncSession):
                     self._replicas.down(node)
         if self.pool.closed:  # opened on first use
             await self.open()
-        # The pool's own context manager: _borrow's would wrap it in another.
         return await self._execute_on(self.pool.connection, compiled, row_factory, fetch)
 
     async def _stream(

@@ -645,6 +645,21 @@ def test_nested_timestamps_carry_the_session_time_zone(database_url: str, db: Da
     assert owner.things[0].moments[0].utcoffset() == timedelta(hours=5, minutes=30)
 
 
+
+def test_a_time_zone_set_in_a_transaction_reaches_its_nested_timestamps(db: Database) -> None:
+    # The zone is read from the connection (the server reports each change),
+    # not fixed when the query was built or the connection opened.
+    add_things(db)
+    with db.transaction() as tx:
+        tx.execute(sql("SET LOCAL TIME ZONE 'Asia/Tokyo'"))
+        owner = tx.query(Owners).find_first(with_={"things": {"where": eq(Things.id, 1)}})
+        top = tx.select().from_(Things).where(eq(Things.id, 1)).one()
+
+    assert owner.things[0].at == top.at
+    assert owner.things[0].at.tzinfo == top.at.tzinfo
+    assert owner.things[0].at.utcoffset() == timedelta(hours=9)
+
+
 # -- relations: many-to-many, names, self-relations, aliases
 
 
