@@ -38,7 +38,7 @@ from pgbuild.queries.copy import copy_plan
 from pgbuild.queries.insert import RowValues
 from pgbuild.render import sql_text
 from pgbuild.replicas import Health, Node, Pick, Replicas, unreachable
-from pgbuild.rows import Maker, row_factory
+from pgbuild.rows import Maker, maker_factory
 from pgbuild.session import (
     STATEMENT_ERRORS,
     Result,
@@ -113,7 +113,7 @@ class _AsyncSession(Session[Async]):
         return result
 
     async def _fetch(self, compiled: Compiled, maker: Maker | None, finish: Finish) -> Any:
-        factory = None if maker is None else row_factory(maker)
+        factory = None if maker is None else maker_factory(maker)
         rows, _ = await self._execute(compiled, factory, fetch=True)
         return finish(rows, compiled)
 

@@ -40,7 +40,7 @@ class Zoned:
         return self.make(values, UTC)
 
 
-def row_factory(maker: Maker) -> Any:
+def maker_factory(maker: Maker) -> Any:
     """The psycopg row factory that makes each row with ``maker``."""
     if type(maker) is Zoned:
         return maker.factory

@@ -27,7 +27,7 @@ from pgbuild.errors import (
 from pgbuild.expressions import Compiled, Expr, count
 from pgbuild.queries.base import Async, Finish, M, Query, Sync
 from pgbuild.queries.builders import Builders
-from pgbuild.rows import Maker, Row, row_factory
+from pgbuild.rows import Maker, Row, maker_factory
 from pgbuild.table import Table
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ class Session(Builders[M]):
                 maker = statement._maker()
             except QueryError:
                 maker = None  # a write without RETURNING: no rows, only a count
-            factory = None if maker is None else row_factory(maker)
+            factory = None if maker is None else maker_factory(maker)
             return self._result(statement.compile(), factory)
         if not isinstance(statement, Expr):
             raise QueryError(f"execute() takes sql(...) or a query, not {type(statement).__name__}")

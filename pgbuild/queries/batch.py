@@ -9,7 +9,7 @@ from typing import Any
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Compiled
 from pgbuild.queries.base import Query
-from pgbuild.rows import Maker, row_factory
+from pgbuild.rows import Maker, maker_factory
 
 _cursors = itertools.count(1)
 
@@ -42,4 +42,4 @@ def row_factory_for(maker: Maker | bool | None) -> Any:
 
     if maker is None or maker is False or maker is True:
         return tuple_row
-    return row_factory(maker)
+    return maker_factory(maker)

@@ -680,8 +680,7 @@ def _column_decoder(col: Column[Any]) -> Decode | None:
                 moment = datetime.fromisoformat(value)
             except ValueError:  # BC, infinity, year 10000...: psycopg's loader says what
                 return _astimezone(slow(value.encode()), tz)
-            # In a UTC session, "+00" already reads as the UTC psycopg gives.
-            return moment if moment.tzinfo is tz else moment.astimezone(tz)
+            return moment.astimezone(tz)
 
         return decode_timestamptz
 
