@@ -101,3 +101,9 @@ class TransactionRollback(PgbuildError):
         except TransactionRollback:
             pass  # nothing was written
     """
+
+
+def server_message(exc: psycopg.Error) -> str:
+    """The server's primary message for ``exc`` (psycopg's text when there
+    is none), without the trailing newline."""
+    return (exc.diag.message_primary or str(exc)).strip()

@@ -23,6 +23,7 @@ from pgbuild.errors import (
     PgbuildError,
     QueryError,
     SerializationError,
+    server_message,
 )
 from pgbuild.expressions import Compiled, Expr, count
 from pgbuild.queries.base import Async, Finish, M, Query, Sync
@@ -237,7 +238,7 @@ def wrap_error(exc: StatementError, compiled: Compiled | None, log_params: bool)
     if exc.sqlstate is None and isinstance(exc, _CLIENT_SIDE):
         return _client_error(exc, compiled, log_params)
     diag = exc.diag
-    message = diag.message_primary or str(exc).strip()
+    message = server_message(exc)
     if compiled is not None and not log_params:
         message = _redact(message, compiled.params)
     where = [

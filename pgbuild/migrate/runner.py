@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql as pg
 
-from pgbuild.errors import DatabaseError, PgbuildError
+from pgbuild.errors import DatabaseError, PgbuildError, server_message
 from pgbuild.migrate.config import (
     Config,
     database_url,
@@ -413,7 +413,7 @@ def _execute(
         where = f"migration {m.sql}" if m is not None else "push"
         location = f"{m.sql}:{line}" if m is not None else f"statement {index + 1}"
         diag = exc.diag
-        server = (diag.message_primary or str(exc)).strip()
+        server = server_message(exc)
         sqlstate = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
         detail = f"\n  detail: {diag.message_detail}" if diag.message_detail else ""
         hint = f"\n  hint: {diag.message_hint}" if diag.message_hint else ""

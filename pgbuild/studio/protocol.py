@@ -14,6 +14,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from pgbuild.errors import server_message
+
 __all__ = [
     "ApiError",
     "Download",
@@ -97,12 +99,6 @@ def cast_failure(
     except psycopg.Error as exc:
         return exc
     return None
-
-
-def server_message(exc: psycopg.Error) -> str:
-    """The server's primary message for ``exc`` (psycopg's text when there
-    is none), without the trailing newline."""
-    return (exc.diag.message_primary or str(exc)).strip()
 
 
 def database_error(exc: psycopg.Error, what: str) -> ApiError:
