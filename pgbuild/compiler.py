@@ -65,27 +65,26 @@ def select_list(fields: Sequence[Expr[Any]] | dict[str, Expr[Any]], ctx: Ctx) ->
     return _list(fields, ctx)
 
 
-def with_clause(
-    ctes: Sequence[Subquery[Any]], ctx: Ctx, body: Callable[[], pg.Composable]
-) -> pg.Composable:
-    """``WITH "a" AS (...), "b" AS (...) <body>``; each CTE sees the ones before it."""
+def with_clause(q: Any, ctx: Ctx, body: Callable[[Any, Ctx], pg.Composable]) -> pg.Composable:
+    """``WITH "a" AS (...), "b" AS (...) <body>`` for the CTEs of ``q``
+    (``q._ctes``), each seeing the ones before it; ``body(q, ctx)`` renders
+    the statement itself (without a closure: this runs for every statement)."""
+    ctes: Sequence[Subquery[Any]] = q._ctes
     if not ctes:
-        return body()
+        return body(q, ctx)
     outer = ctx.ctes
     try:
         items = []
         for cte in ctes:
             items.append(fmt("{} AS {}", ident(cte._name), cte._render_query(ctx)))
             ctx.ctes = (*ctx.ctes, cte)
-        return Frag([_k("WITH "), join(COMMA, items), _k(" "), body()])
+        return Frag([_k("WITH "), join(COMMA, items), _k(" "), body(q, ctx)])
     finally:
         ctx.ctes = outer
 
 
 def render_select(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
-    if not q._ctes:
-        return _select_body(q, ctx)
-    return with_clause(q._ctes, ctx, lambda: _select_body(q, ctx))
+    return with_clause(q, ctx, _select_body)
 
 
 def _select_list(q: Select[Any, Any], ctx: Ctx) -> pg.Composable:
@@ -167,7 +166,7 @@ _SET_OPS = {
 
 
 def render_compound(q: Compound[Any, Any], ctx: Ctx) -> pg.Composable:
-    return with_clause(q._ctes, ctx, lambda: _compound_body(q, ctx))
+    return with_clause(q, ctx, _compound_body)
 
 
 def _compound_body(q: Compound[Any, Any], ctx: Ctx) -> pg.Composable:
@@ -340,9 +339,7 @@ def _unmodified(sql_type: str) -> str:
 
 
 def render_insert(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
-    if not q._ctes:
-        return _insert_body(q, ctx)
-    return with_clause(q._ctes, ctx, lambda: _insert_body(q, ctx))
+    return with_clause(q, ctx, _insert_body)
 
 
 def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
@@ -419,9 +416,7 @@ def _on_update_of(table: Any) -> tuple[Column[Any], ...]:
 
 
 def render_update(q: Any, ctx: Ctx) -> pg.Composable:
-    if not q._ctes:
-        return _update_body(q, ctx)
-    return with_clause(q._ctes, ctx, lambda: _update_body(q, ctx))
+    return with_clause(q, ctx, _update_body)
 
 
 def _update_body(q: Any, ctx: Ctx) -> pg.Composable:
@@ -440,9 +435,7 @@ def _update_body(q: Any, ctx: Ctx) -> pg.Composable:
 
 
 def render_delete(q: Delete[Any, Any], ctx: Ctx) -> pg.Composable:
-    if not q._ctes:
-        return _delete_body(q, ctx)
-    return with_clause(q._ctes, ctx, lambda: _delete_body(q, ctx))
+    return with_clause(q, ctx, _delete_body)
 
 
 def _delete_body(q: Delete[Any, Any], ctx: Ctx) -> pg.Composable:
