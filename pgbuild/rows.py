@@ -65,14 +65,24 @@ def _table_maker(cls: Any, columns: tuple[Column[Any], ...]) -> Maker:
     """Rows of ``cls``, from values in the order of ``columns``."""
     names = [f"v{i}" for i in range(len(columns))]
     scope: dict[str, Any] = {}
-    fields = []
-    for i, (name, column) in enumerate(zip(names, columns, strict=True)):
-        if column.needs_load:
-            scope[f"load{i}"] = column.load
-            name = f"load{i}({name})"
-        fields.append((column.attr, name))
+    fields = column_fields(columns, names, scope)
     # Unpacking checks the number of values.
     return row_function(cls, "values", [f"{', '.join(names)}, = values"], fields, scope)
+
+
+def column_fields(
+    columns: Sequence[Column[Any]], values: Sequence[str], scope: dict[str, Any]
+) -> list[tuple[str, str]]:
+    """For :func:`row_function`: each column's attribute and the expression of
+    its value (``values``, one per column), through the column's loader where
+    it has one (put in ``scope``)."""
+    fields = []
+    for i, (column, value) in enumerate(zip(columns, values, strict=True)):
+        if column.needs_load:
+            scope[f"load{i}"] = column.load
+            value = f"load{i}({value})"
+        fields.append((column.attr, value))
+    return fields
 
 
 def row_function(

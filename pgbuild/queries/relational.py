@@ -52,7 +52,7 @@ from pgbuild.queries.base import (
 )
 from pgbuild.relations import Link, link
 from pgbuild.render import Ctx, Frag, fmt, ident, join, keyword, text_of
-from pgbuild.rows import Zoned, row_function
+from pgbuild.rows import Zoned, column_fields, row_function
 from pgbuild.table import Table
 
 if TYPE_CHECKING:
@@ -562,12 +562,8 @@ def _top_maker(shape: _Shape) -> LevelMaker:
     then one JSON value per relation, decoded in the session's time zone
     ``tz``."""
     scope: dict[str, Any] = {"apply": _apply}
-    fields = []
-    for i, c in enumerate(shape.columns):
-        if c.needs_load:
-            scope[f"load{i}"] = c.load
-        fields.append((c.attr, f"load{i}(values[{i}])" if c.needs_load else f"values[{i}]"))
     at = len(shape.columns)
+    fields = column_fields(shape.columns, [f"values[{i}]" for i in range(at)], scope)
     for k, (name, post) in enumerate(shape.extras):
         scope[f"post{k}"] = post
         fields.append((name, f"apply(post{k}, values[{at}])"))
