@@ -39,7 +39,7 @@ R = TypeVar("R")
 class Prepared(Generic[R, M]):
     """A compiled query whose terminal methods take the placeholder values."""
 
-    __slots__ = ("_compiled", "_executor", "_fills", "_maker", "_names", "_no_rows", "_params")
+    __slots__ = ("_compiled", "_executor", "_fills", "_maker", "_names", "_no_rows")
 
     def __init__(self, query: Query[R, M]) -> None:
         self._executor: Executor = query._exec()
@@ -50,7 +50,6 @@ class Prepared(Generic[R, M]):
             self._maker = query._maker()
         except QueryError as exc:
             self._no_rows = exc  # a write without RETURNING: only execute() applies
-        self._params = list(compiled.params)
         # (position, name, how to dump the value or None): decided once, not per run.
         self._fills = [
             (i, p.name, p.fill if p.column is None or p.column.needs_dump else None)
@@ -72,7 +71,7 @@ class Prepared(Generic[R, M]):
     def _bind(self, values: dict[str, Any]) -> Compiled:
         if values.keys() != self._names:
             raise self._mismatch(values)
-        params = self._params.copy()
+        params = list(self._compiled.params)
         for i, name, fill in self._fills:
             value = values[name]
             params[i] = value if fill is None else fill(value)
