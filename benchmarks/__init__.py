@@ -6,6 +6,7 @@ for psycopg, and against SQLAlchemy Core and PyPika when they are installed.
     python -m benchmarks            # the full run (a few minutes)
     python -m benchmarks --quick    # a smoke run, as CI does; numbers are not meaningful
     python -m benchmarks --only sync.point --only async.point   # some cases
+    python -m benchmarks --only relational --latency 0.2   # as if over a network
 
 It runs on an embedded PostgreSQL started in a temporary directory (the
 ``dev`` extra), or on ``DATABASE_URL`` when set, in a schema of its own that

@@ -113,6 +113,13 @@ def summary(results: dict[str, Any]) -> str:
         f"{peer('sqlalchemy', 'SQLAlchemy')}, {peer('pypika', 'PyPika')}; "
         f"{m['cpu']} x{m['cpu_count']}.",
     ]
+    network = results.get("network")  # absent from files of older runs
+    if network:
+        line = f"Round trip (an empty query): {fmt_time(network['round_trip_s'])}"
+        if network.get("added_ms"):
+            line += (f", through a proxy adding {network['added_ms']:g} ms"
+                     f" (direct: {fmt_time(network['direct_round_trip_s'])})")
+        lines.append(line + ".")
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ from benchmarks.cases_sync import sync_cases
 from benchmarks.catalog import LABELS, Shared
 from benchmarks.dataset import seed
 from benchmarks.harness import Case, CaseResult, Settings, run_case
+from benchmarks.latency import delayed, round_trip
 from benchmarks.peers import Sqla, load_peers
 from benchmarks.server import (
     bench_target,
@@ -67,6 +68,7 @@ class Options:
     chart: Path | None = HERE / "results.png"
     only: list[str] = field(default_factory=list)  # substrings of case ids
     peers: bool = True
+    latency_ms: float | None = None  # a proxy adding this much to each round trip
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
 
 
@@ -86,9 +88,10 @@ def run(options: Options) -> dict[str, Any]:
     with bench_target(options.url) as target:
         options.log(f"server: {target.server}; schema {target.schema}; seeding ...")
         data = seed(target.url, mode.users)
-        with psycopg.connect(target.url, autocommit=True) as admin:
-            shared = Shared(data, mode.bulk_rows, sqla, pika, sql_runner(admin))
-            results = _run_groups(shared, target.url, settings, options, notes)
+        with _network(target.url, options.latency_ms) as (url, network):
+            with psycopg.connect(url, autocommit=True) as admin:
+                shared = Shared(data, mode.bulk_rows, sqla, pika, sql_runner(admin))
+                results = _run_groups(shared, url, settings, options, notes)
         pg = server_info(target.url)
         server = target.server
     out = {
@@ -102,6 +105,7 @@ def run(options: Options) -> dict[str, Any]:
                     "bulk_rows": mode.bulk_rows, "studio_rows": mode.studio_rows},
         "server": server,
         "postgresql": pg,
+        "network": network,
         "machine": {**machine, "load_average_1min_end": load_average()},
         "versions": versions(),
         "contenders": LABELS,
@@ -121,6 +125,19 @@ def run(options: Options) -> dict[str, Any]:
     if options.output is not None:
         report.write_json(out, options.output)
     return out
+
+
+@contextmanager
+def _network(url: str, latency_ms: float | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The URL the cases use (through the latency proxy when asked) and the
+    round trips measured on it, for the report."""
+    if latency_ms is None:
+        yield url, {"added_ms": None, "round_trip_s": round_trip(url)}
+        return
+    direct = round_trip(url)
+    with delayed(url, latency_ms) as proxied:
+        yield proxied, {"added_ms": latency_ms, "round_trip_s": round_trip(proxied),
+                        "direct_round_trip_s": direct}
 
 
 def _busy(load: float | None, cpus: int | None, when: str) -> str | None:
@@ -233,8 +250,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-peers", action="store_true",
                         help="only pgbuild and psycopg, even if the peers are installed")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--latency", type=float, metavar="MS",
+                        help="reach the server through a proxy that adds MS milliseconds to "
+                        "each round trip, as a network would (see benchmarks/latency.py)")
     args = parser.parse_args(argv)
 
+    if args.latency is not None and args.latency <= 0:
+        parser.error("--latency must be a positive number of milliseconds")
     mode = QUICK if args.quick else FULL
     if args.rounds is not None:
         if args.rounds < 1:
@@ -248,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         chart=chart,
         only=args.only,
         peers=not args.no_peers,
+        latency_ms=args.latency,
     )
     results = run(options)
     with _stdout_utf8():

@@ -123,3 +123,33 @@ def test_rounds_rotate_and_results_are_checked_against_the_baseline() -> None:
     assert result.timings["broken"].error == "RuntimeError: boom"
     assert result.ratio(PSYCOPG) == 1.0
     assert len(result.timings[PGBUILD].samples) == 3
+
+
+def test_the_latency_proxy_forwards_every_byte_and_holds_each_round_trip(
+    database_url: str,
+) -> None:
+    """``--latency``: a result larger than one chunk arrives whole, and every
+    round trip takes at least the delay asked for (the proxy holds each
+    chunk half of it in each direction)."""
+    import psycopg
+
+    from benchmarks.latency import delayed, round_trip
+
+    with delayed(database_url, 20) as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            big = conn.execute("SELECT repeat('x', 300000) || 'end'").fetchone()
+        assert big == ("x" * 300000 + "end",)
+        assert round_trip(url, n=5) >= 0.020
+
+
+def test_a_latency_run_reports_the_round_trips_it_measured(database_url: str) -> None:
+    from benchmarks.report import render
+
+    data = run(Options(mode=tiny(), url=database_url, output=None, chart=None,
+                       only=["sync.relational_one"], latency_ms=5, log=lambda line: None))
+    assert [c["id"] for c in data["cases"]] == ["sync.relational_one", "async.relational_one"]
+    assert not [e for c in data["cases"] for e in c["contenders"].values() if e.get("error")]
+    network = data["network"]
+    assert network["added_ms"] == 5
+    assert network["round_trip_s"] >= 0.005 > network["direct_round_trip_s"]
+    assert "through a proxy adding 5 ms" in render(data)
