@@ -35,6 +35,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from pgbuild.errors import PgbuildError
+from pgbuild.migrate.column_ops import (
+    AddColumn,
+    AlterColumnType,
+    DropColumn,
+    DropExpression,
+    RecreateColumn,
+    RenameColumn,
+    SetDefault,
+    SetExpression,
+    SetIdentity,
+    SetNotNull,
+)
 from pgbuild.migrate.model import (
     Check,
     Column,
@@ -51,43 +63,35 @@ from pgbuild.migrate.model import (
 )
 from pgbuild.migrate.normalize import identifiers_in
 from pgbuild.migrate.ops import (
-    AddColumn,
     AddConstraint,
     AddEnumValue,
-    AlterColumnType,
     CreateEnum,
     CreateExtension,
     CreateIndex,
     CreateSchema,
     CreateTable,
-    DropColumn,
     DropConstraint,
     DropEnum,
-    DropExpression,
     DropExtension,
     DropIndex,
     DropSchema,
     DropTable,
     EnumUse,
     Op,
-    RecreateColumn,
     RecreateEnum,
-    RenameColumn,
     RenameConstraint,
     RenameEnum,
     RenameEnumValue,
     RenameIndex,
     RenameSchema,
     RenameTable,
-    SetDefault,
-    SetExpression,
-    SetIdentity,
-    SetNotNull,
+)
+from pgbuild.migrate.sqlparse import Unparsable, tokenize
+from pgbuild.migrate.sqltext import (
     nextval_sequence,
     serial_default,
     serial_sequence,
 )
-from pgbuild.migrate.sqlparse import Unparsable, tokenize
 from pgbuild.naming import make_object_name
 
 C = TypeVar("C", bound=Any)

@@ -10,10 +10,12 @@ reverse itself (for ``down``) and say whether it loses data.
 
 Tables are named by their qualified key (``"users"``, ``"app.t"``). Every
 operation carries the state it needs on both sides, so that ``reverse()``
-needs nothing else. Statements are plain SQL text, without parameters:
-every name goes through :func:`~pgbuild.migrate.model.quote_ident`, every
-label through :func:`~pgbuild.migrate.model.quote_literal`; expressions are
-the model's SQL text.
+needs nothing else. Statements are plain SQL text, without parameters,
+written with :mod:`pgbuild.migrate.sqltext`.
+
+This module has the base and the operations on schemas, extensions, enums,
+tables, constraints and indexes; :mod:`pgbuild.migrate.column_ops` has those
+on columns.
 """
 
 from __future__ import annotations
@@ -23,177 +25,28 @@ from typing import ClassVar
 
 from pgbuild.migrate.model import (
     Check,
-    Column,
     Constraint,
     Enum,
-    Exclude,
     ForeignKey,
-    Identity,
     Index,
-    PrimaryKey,
     Table,
-    Unique,
     quote_ident,
     quote_literal,
     split_key,
     sql_name,
 )
-from pgbuild.migrate.normalize import normal_expr
-from pgbuild.migrate.sqlparse import Unparsable, tokenize
+from pgbuild.migrate.sqltext import (
+    alter_column,
+    column_after,
+    column_prelude,
+    column_sql,
+    constraint_kind,
+    constraint_sql,
+    index_sql,
+    labels_sql,
+    table_sql,
+)
 from pgbuild.naming import make_object_name
-
-# ------------------------------------------------------------------ SQL pieces
-
-
-def table_sql(key: str) -> str:
-    """The SQL name of the table keyed ``key``."""
-    return sql_name(*split_key(key))
-
-
-def nextval_sequence(default: str | None) -> str | None:
-    """The sequence of a ``nextval('seq'::regclass)`` default, as written
-    (``"t_id_seq"``, ``"app.t_id_seq"``), or None."""
-    if default is None:
-        return None
-    try:
-        tokens = tokenize(default)
-    except Unparsable:
-        return None
-    values = [t.value for t in tokens]
-    if (
-        len(tokens) >= 4
-        and values[:2] == ["nextval", "("]
-        and tokens[2].kind == "str"
-        and values[-1] == ")"
-        and values[3:-1] in ([], ["::", "regclass"])
-    ):
-        return tokens[2].value
-    return None
-
-
-def serial_sequence(key: str, column: str) -> str:
-    """The name PostgreSQL gives the sequence of a ``serial`` column, as a
-    regclass text (``t_id_seq``, ``app.t_id_seq``)."""
-    schema, name = split_key(key)
-    return sql_name(schema, make_object_name(name, column, "seq"))
-
-
-def serial_default(key: str, column: str) -> str:
-    """The default of a ``serial`` column: ``nextval('t_id_seq'::regclass)``."""
-    return f"nextval({quote_literal(serial_sequence(key, column))}::regclass)"
-
-
-_SERIALS = {"smallint": "smallserial", "integer": "serial", "bigint": "bigserial"}
-
-
-def _is_serial(key: str, col: Column) -> bool:
-    return (
-        col.type in _SERIALS
-        and col.identity is None
-        and col.default_key == normal_expr(serial_default(key, col.name))
-    )
-
-
-def column_sql(key: str, col: Column) -> str:
-    """A column definition, as in ``CREATE TABLE`` and ``ADD COLUMN``."""
-    if _is_serial(key, col):
-        return f"{quote_ident(col.name)} {_SERIALS[col.type]}"
-    parts = [quote_ident(col.name), col.type]
-    if col.identity is not None:
-        parts.append(f"GENERATED {col.identity.upper()} AS IDENTITY")
-        options = _identity_options(col.identity_start, col.identity_increment)
-        if options:
-            parts.append(f"({' '.join(options)})")
-    if col.generated is not None:
-        kind = "VIRTUAL" if col.virtual else "STORED"
-        parts.append(f"GENERATED ALWAYS AS ({col.generated}) {kind}")
-    if col.not_null:
-        parts.append("NOT NULL")
-    if col.default is not None:
-        parts.append(f"DEFAULT {col.default}")
-    return " ".join(parts)
-
-
-def _identity_options(start: int | None, increment: int | None) -> list[str]:
-    out = [] if start is None else [f"START WITH {start}"]
-    return out + ([] if increment is None else [f"INCREMENT BY {increment}"])
-
-
-def _column_prelude(key: str, col: Column) -> list[str]:
-    """Statements a column definition needs first: its own sequence when its
-    default draws from one that is not a serial's."""
-    sequence = nextval_sequence(col.default)
-    if sequence is None or _is_serial(key, col):
-        return []
-    return [f"CREATE SEQUENCE IF NOT EXISTS {sequence}"]
-
-
-def _column_after(key: str, col: Column) -> list[str]:
-    if _is_serial(key, col) and not col.not_null:
-        return [f"ALTER TABLE {table_sql(key)} ALTER COLUMN {quote_ident(col.name)} DROP NOT NULL"]
-    return []
-
-
-def _names(names: tuple[str, ...]) -> str:
-    return ", ".join(quote_ident(n) for n in names)
-
-
-def _deferrable(c: PrimaryKey | Unique | ForeignKey) -> str:
-    if not c.deferrable:
-        return ""
-    return " DEFERRABLE INITIALLY DEFERRED" if c.initially_deferred else " DEFERRABLE"
-
-
-def constraint_sql(c: Constraint) -> str:
-    """A constraint's definition, after ``ADD CONSTRAINT name``."""
-    if isinstance(c, PrimaryKey):
-        return f"PRIMARY KEY ({_names(c.columns)}){_deferrable(c)}"
-    if isinstance(c, Unique):
-        nnd = " NULLS NOT DISTINCT" if c.nulls_not_distinct else ""
-        return f"UNIQUE{nnd} ({_names(c.columns)}){_deferrable(c)}"
-    if isinstance(c, Check):
-        return f"CHECK ({c.expression})"
-    if isinstance(c, Exclude):
-        return c.definition
-    out = (
-        f"FOREIGN KEY ({_names(c.columns)}) REFERENCES {table_sql(c.ref_table)} "
-        f"({_names(c.ref_columns)})"
-    )
-    if c.on_delete != "no action":
-        out += f" ON DELETE {c.on_delete.upper()}"
-    if c.on_update != "no action":
-        out += f" ON UPDATE {c.on_update.upper()}"
-    return out + _deferrable(c)
-
-
-def _kind(c: Constraint) -> str:
-    return {
-        PrimaryKey: "primary key", Unique: "unique", Check: "check", Exclude: "exclusion",
-        ForeignKey: "foreign key",
-    }[type(c)]
-
-
-def index_sql(key: str, index: Index) -> str:
-    """``CREATE [UNIQUE] INDEX ...`` for ``index`` on the table keyed ``key``."""
-    out = "CREATE UNIQUE INDEX " if index.unique else "CREATE INDEX "
-    out += f"{quote_ident(index.name)} ON {table_sql(key)} USING {index.method} "
-    out += f"({', '.join(index.columns)})"
-    if index.include:
-        out += f" INCLUDE ({_names(index.include)})"
-    if index.nulls_not_distinct:
-        out += " NULLS NOT DISTINCT"
-    if index.predicate is not None:
-        out += f" WHERE {index.predicate}"
-    return out
-
-
-def _alter(key: str, column: str) -> str:
-    return f"ALTER TABLE {table_sql(key)} ALTER COLUMN {quote_ident(column)}"
-
-
-def _labels(values: tuple[str, ...]) -> str:
-    return ", ".join(quote_literal(v) for v in values)
-
 
 # ------------------------------------------------------------------ the base
 
@@ -335,13 +188,13 @@ class CreateEnum(Op):
     enum: Enum
 
     def statements(self) -> list[str]:
-        return [f"CREATE TYPE {self.enum.sql_name} AS ENUM ({_labels(self.enum.values)})"]
+        return [f"CREATE TYPE {self.enum.sql_name} AS ENUM ({labels_sql(self.enum.values)})"]
 
     def reverse(self) -> Op:
         return DropEnum(self.enum)
 
     def describe(self) -> str:
-        return f"create enum {self.enum.key} ({_labels(self.enum.values)})"
+        return f"create enum {self.enum.key} ({labels_sql(self.enum.values)})"
 
 
 @dataclass(frozen=True)
@@ -455,10 +308,10 @@ class RecreateEnum(Op):
         out += [s for key, c in self.checks for s in DropConstraint(key, c).statements()]
         out += [
             f"ALTER TYPE {self.before.sql_name} RENAME TO {quote_ident(old_name)}",
-            f"CREATE TYPE {self.after.sql_name} AS ENUM ({_labels(self.after.values)})",
+            f"CREATE TYPE {self.after.sql_name} AS ENUM ({labels_sql(self.after.values)})",
         ]
         for use in self.uses:
-            alter = _alter(use.table, use.column)
+            alter = alter_column(use.table, use.column)
             if use.default_before is not None:
                 out.append(f"{alter} DROP DEFAULT")
             dims = use.type[len(self.before.sql_name):]
@@ -483,7 +336,7 @@ class RecreateEnum(Op):
 
     def describe(self) -> str:
         gone = [v for v in self.before.values if v not in self.after.values]
-        what = f"drop values {_labels(tuple(gone))}" if gone else "reorder values"
+        what = f"drop values {labels_sql(tuple(gone))}" if gone else "reorder values"
         return f"recreate enum {self.after.key} ({what})"
 
 
@@ -502,14 +355,14 @@ class CreateTable(Op):
         key = self.table.key
         out: list[str] = []
         for col in self.table.columns:
-            out += _column_prelude(key, col)
+            out += column_prelude(key, col)
         body = [column_sql(key, c) for c in self.table.columns]
         for c in self.table.constraints():
             if not isinstance(c, ForeignKey):
                 body.append(f"CONSTRAINT {quote_ident(c.name)} {constraint_sql(c)}")
         out.append(f"CREATE TABLE {self.table.sql_name} (\n    " + ",\n    ".join(body) + "\n)")
         for col in self.table.columns:
-            out += _column_after(key, col)
+            out += column_after(key, col)
         return out
 
     def reverse(self) -> Op:
@@ -572,322 +425,6 @@ class RenameTable(Op):
         return f"rename table {self.old} to {self.new}"
 
 
-# ------------------------------------------------------------------ columns
-
-
-@dataclass(frozen=True)
-class AddColumn(Op):
-    table: str
-    column: Column
-
-    def statements(self) -> list[str]:
-        column = column_sql(self.table, self.column)
-        add = f"ALTER TABLE {table_sql(self.table)} ADD COLUMN {column}"
-        return [
-            *_column_prelude(self.table, self.column),
-            add,
-            *_column_after(self.table, self.column),
-        ]
-
-    def reverse(self) -> Op:
-        return DropColumn(self.table, self.column)
-
-    def describe(self) -> str:
-        return f"add column {self.table}.{self.column.name} {self.column.type}"
-
-
-@dataclass(frozen=True)
-class DropColumn(Op):
-    table: str
-    column: Column
-
-    def statements(self) -> list[str]:
-        return [f"ALTER TABLE {table_sql(self.table)} DROP COLUMN {quote_ident(self.column.name)}"]
-
-    def reverse(self) -> Op:
-        return AddColumn(self.table, self.column)
-
-    @property
-    def loses_data(self) -> bool:
-        return True
-
-    def describe(self) -> str:
-        return f"drop column {self.table}.{self.column.name}"
-
-
-@dataclass(frozen=True)
-class RenameColumn(Op):
-    """Rename a column; ``sequence`` is its serial sequence's (old, new) name."""
-
-    table: str
-    old: str
-    new: str
-    sequence: tuple[str, str] | None = None
-
-    def statements(self) -> list[str]:
-        out = [
-            f"ALTER TABLE {table_sql(self.table)} RENAME COLUMN {quote_ident(self.old)} "
-            f"TO {quote_ident(self.new)}"
-        ]
-        if self.sequence is not None:
-            schema, _ = split_key(self.table)
-            before, after = self.sequence
-            out.append(f"ALTER SEQUENCE {sql_name(schema, before)} RENAME TO {quote_ident(after)}")
-        return out
-
-    def reverse(self) -> Op:
-        seq = (self.sequence[1], self.sequence[0]) if self.sequence else None
-        return RenameColumn(self.table, self.new, self.old, seq)
-
-    def describe(self) -> str:
-        return f"rename column {self.table}.{self.old} to {self.new}"
-
-
-@dataclass(frozen=True)
-class RecreateColumn(Op):
-    """Drop and add a column again: what making a column generated (or a
-    generated column stored instead of virtual, or a virtual one plain) takes."""
-
-    table: str
-    before: Column
-    after: Column
-
-    def statements(self) -> list[str]:
-        return DropColumn(self.table, self.before).statements() + AddColumn(
-            self.table, self.after
-        ).statements()
-
-    def reverse(self) -> Op:
-        return RecreateColumn(self.table, self.after, self.before)
-
-    @property
-    def loses_data(self) -> bool:
-        return self.before.generated is None or self.after.generated is None
-
-    def describe(self) -> str:
-        return f"recreate column {self.table}.{self.after.name} (generated)"
-
-
-# Conversions that keep every value (the rest may lose data).
-_INTS = ("smallint", "integer", "bigint")
-_INT_DIGITS = {"smallint": 5, "integer": 10, "bigint": 19}
-
-
-def _modifiers(type_: str) -> tuple[str, tuple[int, ...]]:
-    base, _, rest = type_.partition("(")
-    mods = tuple(int(x) for x in rest.rstrip(")").split(",")) if rest else ()
-    return base, mods
-
-
-def widens(before: str, after: str) -> bool:
-    """Whether converting ``before`` to ``after`` keeps every value."""
-    if before == after:
-        return True
-    if before.endswith("[]") != after.endswith("[]"):
-        return False
-    if before.endswith("[]"):
-        return widens(before[:-2], after[:-2])
-    (b, bm), (a, am) = _modifiers(before), _modifiers(after)
-    if a == "text" or (a == "character varying" and not am):
-        return b != "bytea"
-    if b in ("character varying", "character") and a == "character varying":
-        return bool(bm) and am[0] >= bm[0]
-    if b in _INTS and a in _INTS:
-        return _INTS.index(b) <= _INTS.index(a)
-    if b in _INTS and a == "numeric":
-        return not am or am[0] - (am[1] if len(am) > 1 else 0) >= _INT_DIGITS[b]
-    if b == "numeric" and a == "numeric":
-        if not am:
-            return True
-        if not bm:
-            return False
-        bs, as_ = (bm[1] if len(bm) > 1 else 0), (am[1] if len(am) > 1 else 0)
-        return as_ >= bs and am[0] - as_ >= bm[0] - bs
-    if (b, a) in (("real", "double precision"), ("smallint", "real"),
-                  ("smallint", "double precision"), ("integer", "double precision"),
-                  ("jsonb", "json"), ("date", "timestamp without time zone"),
-                  ("date", "timestamp with time zone"),
-                  ("timestamp without time zone", "timestamp with time zone")):
-        return True
-    return False
-
-
-@dataclass(frozen=True)
-class AlterColumnType(Op):
-    """``ALTER COLUMN ... TYPE ... USING``; ``via_text`` converts through
-    text (enums have no cast to other types but text)."""
-
-    table: str
-    column: str
-    before: str
-    after: str
-    via_text: bool = False
-    using: bool = True
-
-    def statements(self) -> list[str]:
-        out = f"{_alter(self.table, self.column)} TYPE {self.after}"
-        if self.using:
-            col = quote_ident(self.column)
-            if self.via_text:
-                dims = "[]" if self.before.endswith("[]") else ""
-                col += f"::text{dims}"
-            out += f" USING {col}::{self.after}"
-        return [out]
-
-    def reverse(self) -> Op:
-        return AlterColumnType(
-            self.table, self.column, self.after, self.before, self.via_text, self.using
-        )
-
-    @property
-    def loses_data(self) -> bool:
-        return not widens(self.before, self.after)
-
-    def describe(self) -> str:
-        return f"alter column {self.table}.{self.column} type {self.before} -> {self.after}"
-
-
-@dataclass(frozen=True)
-class SetNotNull(Op):
-    """``SET NOT NULL`` (``not_null``) or ``DROP NOT NULL``."""
-
-    table: str
-    column: str
-    not_null: bool
-
-    def statements(self) -> list[str]:
-        return [f"{_alter(self.table, self.column)} {'SET' if self.not_null else 'DROP'} NOT NULL"]
-
-    def reverse(self) -> Op:
-        return SetNotNull(self.table, self.column, not self.not_null)
-
-    def describe(self) -> str:
-        verb = "set" if self.not_null else "drop"
-        return f"{verb} not null {self.table}.{self.column}"
-
-
-@dataclass(frozen=True)
-class SetDefault(Op):
-    """Set, change or drop (``after`` None) a column default. A ``nextval``
-    default gets its sequence created (owned by the column) and moved past
-    the column's largest value."""
-
-    table: str
-    column: str
-    before: str | None
-    after: str | None
-
-    def statements(self) -> list[str]:
-        alter = _alter(self.table, self.column)
-        if self.after is None:
-            return [f"{alter} DROP DEFAULT"]
-        sequence = nextval_sequence(self.after)
-        if sequence is None or normal_expr(self.before) == normal_expr(self.after):
-            return [f"{alter} SET DEFAULT {self.after}"]
-        col, table = quote_ident(self.column), table_sql(self.table)
-        return [
-            f"CREATE SEQUENCE IF NOT EXISTS {sequence} OWNED BY {table}.{col}",
-            f"{alter} SET DEFAULT {self.after}",
-            f"SELECT setval({quote_literal(sequence)}, COALESCE(max({col}), 0) + 1, false) "
-            f"FROM {table}",
-        ]
-
-    def reverse(self) -> Op:
-        return SetDefault(self.table, self.column, self.after, self.before)
-
-    def describe(self) -> str:
-        if self.after is None:
-            return f"drop default {self.table}.{self.column}"
-        return f"set default {self.table}.{self.column} = {self.after}"
-
-
-@dataclass(frozen=True)
-class SetIdentity(Op):
-    """Add (``before`` None), change or drop (``after`` None) an identity;
-    ``*_options`` are its sequence's (start, increment), None for defaults."""
-
-    table: str
-    column: str
-    before: Identity | None
-    after: Identity | None
-    before_options: tuple[int | None, int | None] = (None, None)
-    after_options: tuple[int | None, int | None] = (None, None)
-
-    def statements(self) -> list[str]:
-        alter = _alter(self.table, self.column)
-        if self.after is None:
-            return [f"{alter} DROP IDENTITY"]
-        start, increment = self.after_options
-        if self.before is None:
-            options = _identity_options(start, increment)
-            col, table = quote_ident(self.column), table_sql(self.table)
-            first = 1 if start is None else start
-            add = f"{alter} ADD GENERATED {self.after.upper()} AS IDENTITY"
-            return [
-                add + (f" ({' '.join(options)})" if options else ""),
-                f"SELECT setval(pg_get_serial_sequence({quote_literal(table)}, "
-                f"{quote_literal(self.column)}), GREATEST(COALESCE(max({col}) + 1, {first}), "
-                f"{first}), false) FROM {table}",
-            ]
-        changes = []
-        if self.before != self.after:
-            changes.append(f"SET GENERATED {self.after.upper()}")
-        if self.before_options != self.after_options:
-            step = 1 if increment is None else increment
-            changes.append(f"SET INCREMENT BY {step}")
-            changes.append(f"SET START WITH {(1 if step > 0 else -1) if start is None else start}")
-        return [f"{alter} {' '.join(changes)}"]
-
-    def reverse(self) -> Op:
-        return SetIdentity(
-            self.table, self.column, self.after, self.before, self.after_options,
-            self.before_options,
-        )
-
-    def describe(self) -> str:
-        if self.after is None:
-            return f"drop identity {self.table}.{self.column}"
-        verb = "add" if self.before is None else "set"
-        return f"{verb} identity {self.table}.{self.column} (generated {self.after})"
-
-
-@dataclass(frozen=True)
-class DropExpression(Op):
-    """A generated column becomes a plain one, keeping its values."""
-
-    table: str
-    before: Column
-    after: Column
-
-    def statements(self) -> list[str]:
-        return [f"{_alter(self.table, self.before.name)} DROP EXPRESSION"]
-
-    def reverse(self) -> Op:
-        return RecreateColumn(self.table, self.after, self.before)
-
-    def describe(self) -> str:
-        return f"drop expression {self.table}.{self.before.name} (no longer generated)"
-
-
-@dataclass(frozen=True)
-class SetExpression(Op):
-    """Change a generated column's expression (PostgreSQL 17+)."""
-
-    table: str
-    column: str
-    before: str
-    after: str
-
-    def statements(self) -> list[str]:
-        return [f"{_alter(self.table, self.column)} SET EXPRESSION AS ({self.after})"]
-
-    def reverse(self) -> Op:
-        return SetExpression(self.table, self.column, self.after, self.before)
-
-    def describe(self) -> str:
-        return f"set expression {self.table}.{self.column} = {self.after}"
-
-
 # ------------------------------------------------------------------ constraints and indexes
 
 
@@ -907,7 +444,7 @@ class AddConstraint(Op):
         return DropConstraint(self.table, self.constraint)
 
     def describe(self) -> str:
-        return f"add {_kind(self.constraint)} {self.constraint.name} on {self.table}"
+        return f"add {constraint_kind(self.constraint)} {self.constraint.name} on {self.table}"
 
 
 @dataclass(frozen=True)
@@ -925,7 +462,7 @@ class DropConstraint(Op):
         return AddConstraint(self.table, self.constraint)
 
     def describe(self) -> str:
-        return f"drop {_kind(self.constraint)} {self.constraint.name} on {self.table}"
+        return f"drop {constraint_kind(self.constraint)} {self.constraint.name} on {self.table}"
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,12 @@ from pgbuild import (
     varchar,
 )
 from pgbuild.ddl import create_all
+from pgbuild.migrate.column_ops import (
+    AddColumn,
+    AlterColumnType,
+    DropColumn,
+    RenameColumn,
+)
 from pgbuild.migrate.declared import from_tables
 from pgbuild.migrate.diff import AmbiguousRename, RenameError, diff
 from pgbuild.migrate.introspect import introspect
@@ -58,14 +64,10 @@ from pgbuild.migrate.model import (
 )
 from pgbuild.migrate.model import Table as TableModel
 from pgbuild.migrate.ops import (
-    AddColumn,
     AddEnumValue,
-    AlterColumnType,
-    DropColumn,
     DropTable,
     Op,
     RecreateEnum,
-    RenameColumn,
     RenameConstraint,
     RenameIndex,
     RenameTable,
