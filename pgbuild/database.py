@@ -79,13 +79,20 @@ class _SyncSession(Session[Sync]):
         raise NotImplementedError
 
     def _execute(
-        self, compiled: Compiled, row_factory: Any, *, fetch: bool
-    ) -> tuple[list[Any], int]:
-        return self._execute_on(self._connection, compiled, row_factory, fetch)
+        self, compiled: Compiled, row_factory: Any, fetch: bool, finish: Finish | None = None
+    ) -> Any:
+        return self._execute_on(self._connection, compiled, row_factory, fetch, finish)
 
     def _execute_on(
-        self, connect: Connect, compiled: Compiled, row_factory: Any, fetch: bool
-    ) -> tuple[list[Any], int]:
+        self,
+        connect: Connect,
+        compiled: Compiled,
+        row_factory: Any,
+        fetch: bool,
+        finish: Finish | None = None,
+    ) -> Any:
+        """Run ``compiled``: ``finish(rows, compiled)`` when given, else
+        ``(rows, rowcount)``; rows are fetched only with ``fetch``."""
         # The hot path of every statement: each line here is paid per query.
         # The cursor is not closed: a client-side cursor holds nothing the
         # garbage collector does not free as soon as it goes.
@@ -99,21 +106,22 @@ class _SyncSession(Session[Sync]):
                         compiled.query(encoding(conn)), compiled.params, prepare=compiled.prepare
                     )
                     rows = cur.fetchall() if fetch and has_rows(cur) else []
-                    result = rows, cur.rowcount
+                    count = cur.rowcount
                 except STATEMENT_ERRORS as exc:
                     raise self._error(exc, compiled) from exc
         except POOL_ERRORS as exc:
             raise pool_error(exc, "Database", getattr(self, "pool", None)) from exc
         if logger is not None:
             self._log(compiled, time.perf_counter() - started)
-        return result
+        return (rows, count) if finish is None else finish(rows, compiled)
 
     def _fetch(self, compiled: Compiled, maker: Maker | None, finish: Finish) -> Any:
         factory = None if maker is None else maker_factory(maker)
-        return finish(self._execute(compiled, factory, fetch=True)[0], compiled)
+        return self._execute(compiled, factory, True, finish)
 
     def _run(self, compiled: Compiled) -> int:
-        return self._execute(compiled, None, fetch=False)[1]
+        count: int = self._execute(compiled, None, False)[1]
+        return count
 
     def _result(self, compiled: Compiled, row_factory: Any) -> Result:
         # Raw statements run on the primary, whatever they say.
@@ -307,20 +315,20 @@ class Database(_SyncSession):
         return self._primary
 
     def _execute(
-        self, compiled: Compiled, row_factory: Any, *, fetch: bool
-    ) -> tuple[list[Any], int]:
+        self, compiled: Compiled, row_factory: Any, fetch: bool, finish: Finish | None = None
+    ) -> Any:
         if compiled.read and self._replicas is not None:
             while (node := self._replica()) is not None:
                 try:
                     return self._execute_on(
                         partial(node.pool.connection, self._replicas.timeout),
-                        compiled, row_factory, fetch,
+                        compiled, row_factory, fetch, finish,
                     )
                 except PgbuildError as exc:
                     if not unreachable(exc):
                         raise
                     self._replicas.down(node)
-        return self._execute_on(self.pool.connection, compiled, row_factory, fetch)
+        return self._execute_on(self.pool.connection, compiled, row_factory, fetch, finish)
 
     def _stream(
         self, compiled: Compiled, maker: Maker | None, batch_size: int

@@ -84,15 +84,23 @@ class _AsyncSession(Session[Async]):
         raise NotImplementedError
 
     def _execute(
-        self, compiled: Compiled, row_factory: Any, *, fetch: bool
-    ) -> Awaitable[tuple[list[Any], int]]:
+        self, compiled: Compiled, row_factory: Any, fetch: bool, finish: Finish | None = None
+    ) -> Awaitable[Any]:
         # Not a coroutine itself: it hands back _execute_on's, one fewer per statement.
-        return self._execute_on(self._connection, compiled, row_factory, fetch)
+        return self._execute_on(self._connection, compiled, row_factory, fetch, finish)
 
     async def _execute_on(
-        self, connect: Connect, compiled: Compiled, row_factory: Any, fetch: bool
-    ) -> tuple[list[Any], int]:
-        # As Database's: the hot path of every statement, cursor left unclosed.
+        self,
+        connect: Connect,
+        compiled: Compiled,
+        row_factory: Any,
+        fetch: bool,
+        finish: Finish | None = None,
+    ) -> Any:
+        """As :meth:`Database._execute_on`: ``finish(rows, compiled)`` or
+        ``(rows, rowcount)``."""
+        # The hot path of every statement, cursor left unclosed. Finishing here
+        # spares _fetch a coroutine of its own.
         logger = self._logger
         started = time.perf_counter() if logger is not None else 0.0
         try:
@@ -103,22 +111,22 @@ class _AsyncSession(Session[Async]):
                         compiled.query(encoding(conn)), compiled.params, prepare=compiled.prepare
                     )
                     rows = await cur.fetchall() if fetch and has_rows(cur) else []
-                    result = rows, cur.rowcount
+                    count = cur.rowcount
                 except STATEMENT_ERRORS as exc:
                     raise self._error(exc, compiled) from exc
         except POOL_ERRORS as exc:
             raise pool_error(exc, "AsyncDatabase", getattr(self, "pool", None)) from exc
         if logger is not None:
             self._log(compiled, time.perf_counter() - started)
-        return result
+        return (rows, count) if finish is None else finish(rows, compiled)
 
-    async def _fetch(self, compiled: Compiled, maker: Maker | None, finish: Finish) -> Any:
+    def _fetch(self, compiled: Compiled, maker: Maker | None, finish: Finish) -> Awaitable[Any]:
         factory = None if maker is None else maker_factory(maker)
-        rows, _ = await self._execute(compiled, factory, fetch=True)
-        return finish(rows, compiled)
+        return self._execute(compiled, factory, True, finish)
 
     async def _run(self, compiled: Compiled) -> int:
-        return (await self._execute(compiled, None, fetch=False))[1]
+        count: int = (await self._execute(compiled, None, False))[1]
+        return count
 
     async def _result(self, compiled: Compiled, row_factory: Any) -> Result:
         # Raw statements run on the primary, whatever they say.
@@ -294,29 +302,29 @@ class AsyncDatabase(_AsyncSession):
         return self._primary
 
     def _execute(
-        self, compiled: Compiled, row_factory: Any, *, fetch: bool
-    ) -> Awaitable[tuple[list[Any], int]]:
+        self, compiled: Compiled, row_factory: Any, fetch: bool, finish: Finish | None = None
+    ) -> Awaitable[Any]:
         if self.pool.closed or (compiled.read and self._replicas is not None):
-            return self._execute_routed(compiled, row_factory, fetch)
+            return self._execute_routed(compiled, row_factory, fetch, finish)
         # The pool's own context manager: _borrow's would wrap it in another.
-        return self._execute_on(self.pool.connection, compiled, row_factory, fetch)
+        return self._execute_on(self.pool.connection, compiled, row_factory, fetch, finish)
 
     async def _execute_routed(
-        self, compiled: Compiled, row_factory: Any, fetch: bool
-    ) -> tuple[list[Any], int]:
+        self, compiled: Compiled, row_factory: Any, fetch: bool, finish: Finish | None
+    ) -> Any:
         """A read on a replica while one answers; the pool opened first if need be."""
         if compiled.read and self._replicas is not None:
             while (node := self._replica()) is not None:
                 connect = partial(self._borrow, node.pool, self._replicas.timeout)
                 try:
-                    return await self._execute_on(connect, compiled, row_factory, fetch)
+                    return await self._execute_on(connect, compiled, row_factory, fetch, finish)
                 except PgbuildError as exc:
                     if not unreachable(exc):
                         raise
                     self._replicas.down(node)
         if self.pool.closed:  # opened on first use
             await self.open()
-        return await self._execute_on(self.pool.connection, compiled, row_factory, fetch)
+        return await self._execute_on(self.pool.connection, compiled, row_factory, fetch, finish)
 
     async def _stream(
         self, compiled: Compiled, maker: Maker | None, batch_size: int
