@@ -23,6 +23,7 @@ from psycopg.pq import Format
 
 from pgbuild.columns import Column
 from pgbuild.expressions import Expr
+from pgbuild.frozen import fast_init
 from pgbuild.render import fmt
 from pgbuild.rows import column_fields, row_function
 from pgbuild.table import Table
@@ -102,6 +103,7 @@ Decode = Callable[[Any, tzinfo], Any]
 LevelMaker = Callable[[Sequence[Any], tzinfo], Any]
 
 
+@fast_init  # one per level of every query, to look its maker up
 @dataclasses.dataclass(frozen=True, slots=True)
 class Shape:
     """What a level's rows are made from, without the query's values: the

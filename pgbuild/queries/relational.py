@@ -36,6 +36,7 @@ from pgbuild.columns import Column
 from pgbuild.compiler import limit_offset, order_items
 from pgbuild.errors import QueryError
 from pgbuild.expressions import Compiled, Expr, Labelled, OrderBy
+from pgbuild.frozen import fast_init
 from pgbuild.queries.base import (
     Async,
     Executor,
@@ -178,6 +179,7 @@ class _Built:
 # ------------------------------------------------------------------ planning
 
 
+@fast_init  # two or more per query
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Level:
     """One level of the result tree: a table under an alias, and its options."""
