@@ -30,7 +30,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psycopg
@@ -79,8 +79,9 @@ def round_trip(url: str, n: int = 200) -> float:
 
 
 def _serve(upstream: str, listen: str, delay: float) -> None:
-    """One thread for every connection: ``select`` waits to the microsecond
-    (threads handing chunks to each other added ~0.2 ms a round trip).
+    """One thread serves every connection: ``select`` waits to the
+    microsecond (threads handing chunks to each other added ~0.2 ms a round
+    trip).
     Every chunk is held for the same time, so one FIFO keeps them in the
     order they fall due."""
     _exact_sleeps()
@@ -89,6 +90,7 @@ def _serve(upstream: str, listen: str, delay: float) -> None:
     server.listen(64)
     peer: dict[socket.socket, socket.socket] = {}
     reading: set[socket.socket] = set()
+    shut: set[socket.socket] = set()  # told their peer's end (after all its data)
     held: deque[tuple[float, socket.socket, bytes]] = deque()
     while True:
         timeout = max(0.0, held[0][0] - time.perf_counter()) if held else None
@@ -97,7 +99,11 @@ def _serve(upstream: str, listen: str, delay: float) -> None:
         for source in ready:
             if source is server:
                 client, _ = server.accept()
-                target = _connect(upstream)
+                try:
+                    target = _connect(upstream)
+                except OSError:
+                    client.close()  # the client sees the server refuse it
+                    continue
                 peer[client], peer[target] = target, client
                 reading.update((client, target))
                 continue
@@ -110,16 +116,18 @@ def _serve(upstream: str, listen: str, delay: float) -> None:
                 reading.discard(source)
         while held and held[0][0] <= time.perf_counter():
             _, sink, data = held.popleft()
-            try:
-                if data:
+            if data:
+                with suppress(OSError):
                     sink.sendall(data)
-                    continue
+                continue
+            with suppress(OSError):
                 sink.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-            if peer[sink] not in reading and sink not in reading:  # both ways ended
-                for end in (sink, peer.pop(sink)):
-                    peer.pop(end, None)
+            shut.add(sink)
+            other = peer[sink]
+            if other in shut:  # both ways ended and forwarded: nothing is held for them
+                for end in (sink, other):
+                    shut.discard(end)
+                    del peer[end]
                     end.close()
 
 
