@@ -348,7 +348,7 @@ def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
     overriding = pg.SQL(" OVERRIDING SYSTEM VALUE" if q._overriding else "")
     if q._source is not None:
         cols = list(q._source_columns)
-        parts.append(fmt(" ({})", join(COMMA, (ident(c.db_name) for c in cols))))
+        parts.append(_column_names(tuple(cols)))
         parts += [overriding, _k(" "), q._source._render_statement(ctx)]
     elif len(q._rows) == 1 and not q._rows[0]:
         parts.append(_k(" DEFAULT VALUES"))
@@ -359,12 +359,12 @@ def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
         # or 100,000, and the 65,535-parameter limit never applies.
         cols = [c for c, _ in columns]
         arrays = [Frag([_array_param(c, values, ctx), _array_cast(c)]) for c, values in columns]
-        parts.append(fmt(" ({})", join(COMMA, (ident(c.db_name) for c in cols))))
+        parts.append(_column_names(tuple(cols)))
         parts += [overriding, _k(" SELECT * FROM unnest("), join(COMMA, arrays), _CLOSE]
     else:
         cols = q._insert_columns()
         default = _k("DEFAULT")
-        parts.append(fmt(" ({})", join(COMMA, (ident(c.db_name) for c in cols))))
+        parts.append(_column_names(tuple(cols)))
         parts += [overriding, _k(" VALUES ")]
         tuples = [
             fmt(
@@ -378,6 +378,13 @@ def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
         parts.append(_on_conflict(table, q._conflict, ctx))
     parts += _returning(q, ctx)
     return Frag(parts)
+
+
+@lru_cache(maxsize=1024)
+def _column_names(columns: tuple[Column[Any], ...]) -> pg.Composable:
+    """`` ("a", "b")``, an insert's column list: no values, so rendered once
+    per column tuple, to one piece of text."""
+    return pg.SQL(text_of(fmt(" ({})", join(COMMA, (ident(c.db_name) for c in columns)))))
 
 
 def _on_conflict(table: type[Table], c: OnConflict, ctx: Ctx) -> pg.Composable:
