@@ -347,8 +347,7 @@ def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
     parts: list[pg.Composable] = [_k("INSERT INTO "), table_ref(table)]
     overriding = pg.SQL(" OVERRIDING SYSTEM VALUE" if q._overriding else "")
     if q._source is not None:
-        cols = list(q._source_columns)
-        parts.append(_column_names(tuple(cols)))
+        parts.append(_column_names(tuple(q._source_columns)))
         parts += [overriding, _k(" "), q._source._render_statement(ctx)]
     elif len(q._rows) == 1 and not q._rows[0]:
         parts.append(_k(" DEFAULT VALUES"))
@@ -357,9 +356,8 @@ def _insert_body(q: Insert[Any, Any], ctx: Ctx) -> pg.Composable:
         # statement has one parameter per column whatever the row count, so
         # its text (and psycopg's prepared statement) is the same for 2 rows
         # or 100,000, and the 65,535-parameter limit never applies.
-        cols = [c for c, _ in columns]
         arrays = [Frag([_array_param(c, values, ctx), _array_cast(c)]) for c, values in columns]
-        parts.append(_column_names(tuple(cols)))
+        parts.append(_column_names(tuple(c for c, _ in columns)))
         parts += [overriding, _k(" SELECT * FROM unnest("), join(COMMA, arrays), _CLOSE]
     else:
         cols = q._insert_columns()
